@@ -1,0 +1,194 @@
+import type { AddressInfo, Server } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { Aedes } from 'aedes';
+import { consumerGroupOf, type BridgeConfig } from './config/schema.js';
+import { ConfigWatcher } from './config/watch.js';
+import { DownlinkService } from './downlink/service.js';
+import { startHttpServer, type Readiness } from './http/server.js';
+import { BindingTable } from './mapping/bindings.js';
+import { createBroker } from './mqtt/broker.js';
+import { closeServer, listenTcp } from './mqtt/listeners.js';
+import { createLogger, type Logger } from './observability/log.js';
+import { BridgeMetrics } from './observability/metrics.js';
+import { DownlinkConsumers } from './rocketmq/consumer.js';
+import { RocketmqHealth } from './rocketmq/health.js';
+import { clientOptions } from './rocketmq/options.js';
+import { RocketmqProducer } from './rocketmq/producer.js';
+import { UplinkService } from './uplink/service.js';
+
+/** Bytes a PUBLISH may take beyond its payload: fixed header, topic (UTF-8), packet id. */
+const PACKET_OVERHEAD = 16;
+
+export interface BridgeOptions {
+  /** Watched for binding changes when given. */
+  configPath?: string;
+  configText?: string;
+  log?: Logger;
+}
+
+/** One bridge process: MQTT server, RocketMQ producer and consumers, HTTP endpoints. */
+export class Bridge {
+  private table: BindingTable;
+  private stopping = false;
+  private watcher: ConfigWatcher | undefined;
+  private mqttServer: Server | undefined;
+  private httpServer: HttpServer | undefined;
+
+  readonly metrics = new BridgeMetrics();
+  readonly log: Logger;
+  private readonly health: RocketmqHealth;
+  private readonly producer: RocketmqProducer;
+  private readonly uplink: UplinkService;
+  private readonly consumers: DownlinkConsumers;
+  private aedes!: Aedes;
+  private downlink!: DownlinkService;
+
+  private constructor(
+    private config: BridgeConfig,
+    private readonly options: BridgeOptions,
+  ) {
+    this.log = options.log ?? createLogger(config.log.level);
+    this.table = new BindingTable(config.bindings);
+    const rmq = clientOptions(config.rocketmq, this.log);
+    this.health = new RocketmqHealth(config.rocketmq.endpoints, this.metrics);
+    this.producer = new RocketmqProducer(rmq, this.health, this.metrics, this.log);
+    const { mqtt } = config;
+    this.uplink = new UplinkService({
+      bindings: () => this.table,
+      producer: this.producer,
+      limits: mqtt,
+      timeoutMs: mqtt.uplinkTimeoutMs,
+      origin: config.bridge.name,
+      metrics: this.metrics,
+      log: this.log,
+    });
+    this.consumers = new DownlinkConsumers({
+      settings: {
+        consumerGroup: consumerGroupOf(config),
+        batchSize: config.rocketmq.receiveBatchSize,
+        invisibleDurationMs: config.rocketmq.invisibleDurationMs,
+        longPollingMs: config.rocketmq.longPollingMs,
+        receivers: config.rocketmq.receiversPerTopic,
+      },
+      options: rmq,
+      handle: (topic, message) => this.downlink.deliver(topic, message),
+      health: this.health,
+      metrics: this.metrics,
+      log: this.log,
+    });
+  }
+
+  static async start(config: BridgeConfig, options: BridgeOptions = {}): Promise<Bridge> {
+    const bridge = new Bridge(config, options);
+    await bridge.startParts();
+    return bridge;
+  }
+
+  private async startParts(): Promise<void> {
+    const { config, metrics, log } = this;
+    const { mqtt } = config;
+    this.aedes = await createBroker({
+      bindings: () => this.table,
+      uplink: this.uplink,
+      limits: { ...mqtt, maxPacketBytes: mqtt.maxPayloadBytes + 4 * mqtt.maxTopicLength + PACKET_OVERHEAD },
+      metrics,
+      log,
+    });
+    this.downlink = new DownlinkService({
+      aedes: this.aedes,
+      bindings: () => this.table,
+      origin: config.bridge.name,
+      maxTopicLength: mqtt.maxTopicLength,
+      metrics,
+      log,
+    });
+    metrics.bindings.set(this.table.size);
+    this.health.start();
+    void this.producer.start();
+    void this.consumers.setTopics(this.table.downlinkByTopic().keys());
+    this.httpServer = await startHttpServer(config.http.host, config.http.port, () => this.readiness(), metrics.registry);
+    this.mqttServer = await listenTcp(this.aedes, mqtt.host, mqtt.port);
+    if (this.options.configPath) {
+      const hash = ConfigWatcher.hash(this.options.configText ?? '');
+      this.watcher = new ConfigWatcher(this.options.configPath, hash, config.reload.pollMs, {
+        onChange: (next) => this.reload(next),
+        onInvalid: (err) => {
+          metrics.reloads.inc({ result: 'invalid' });
+          log.error({ problems: err.problems }, 'new config is invalid; keeping the one in force');
+        },
+      });
+      this.watcher.start();
+    }
+    log.info({ mqtt: this.mqttPort, http: this.httpPort, bindings: this.table.size }, 'bridge listening');
+  }
+
+  get mqttPort(): number {
+    return (this.mqttServer?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get httpPort(): number {
+    return (this.httpServer?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get bindings(): BindingTable {
+    return this.table;
+  }
+
+  readiness(): Readiness {
+    const checks = {
+      listening: this.mqttServer?.listening === true && !this.stopping,
+      rocketmqProducer: this.producer.started,
+      rocketmqReachable: this.health.up,
+      bindingsLoaded: true,
+    };
+    return { ready: Object.values(checks).every(Boolean), checks };
+  }
+
+  /** Applies a new config: bindings and log level live; anything else needs a restart. */
+  async reload(next: BridgeConfig): Promise<void> {
+    const needsRestart = changedRestartFields(this.config, next);
+    if (needsRestart.length > 0) {
+      this.log.warn({ fields: needsRestart }, 'these settings change only on restart; running with the old values');
+    }
+    this.table = new BindingTable(next.bindings);
+    this.log.level = next.log.level;
+    this.config = { ...this.config, bindings: next.bindings, log: next.log };
+    this.metrics.bindings.set(this.table.size);
+    this.metrics.reloads.inc({ result: 'applied' });
+    this.log.info({ bindings: next.bindings.map((b) => `${b.mqttParentTopic}->${b.rocketmqTopic}:${b.direction}`) }, 'bindings reloaded');
+    await this.consumers.setTopics(this.table.downlinkByTopic().keys());
+  }
+
+  /**
+   * Graceful stop: refuse new connections, stop taking RocketMQ messages, let in-flight
+   * uplink sends finish (their PUBACKs still reach the devices), then disconnect everyone.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const { log } = this;
+    log.info({ inFlight: this.uplink.inFlight }, 'stopping: no new connections, finishing in-flight sends');
+    this.watcher?.stop();
+    const listenerClosed = closeServer(this.mqttServer);
+    await this.consumers.stop();
+    await withTimeout(this.uplink.drain(), this.config.shutdown.graceMs);
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await listenerClosed;
+    await this.producer.stop();
+    this.health.stop();
+    await closeServer(this.httpServer as unknown as Server);
+    log.info('stopped');
+  }
+}
+
+const RELOADABLE = new Set(['bindings', 'log', 'reload']);
+
+function changedRestartFields(a: BridgeConfig, b: BridgeConfig): string[] {
+  return (Object.keys(a) as (keyof BridgeConfig)[]).filter(
+    (key) => !RELOADABLE.has(key) && JSON.stringify(a[key]) !== JSON.stringify(b[key]),
+  );
+}
+
+function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+  return Promise.race([work, new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
+}

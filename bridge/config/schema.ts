@@ -1,0 +1,100 @@
+import { z } from 'zod';
+
+/** Parent topic rule of the mapping contract: 3–64 chars of [A-Za-z0-9_-]. */
+export const PARENT_TOPIC_PATTERN = /^[A-Za-z0-9_-]{3,64}$/;
+/** RocketMQ's own topic name rule (TopicValidator): at most 127 chars of [%|A-Za-z0-9_-]. */
+export const ROCKETMQ_TOPIC_PATTERN = /^[%|A-Za-z0-9_-]{1,127}$/;
+
+export const DIRECTIONS = ['Bidirectional', 'MqttToRocketmq', 'RocketmqToMqtt'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+const qos = z.union([z.literal(0), z.literal(1), z.literal(2)]);
+const port = z.number().int().min(0).max(65535);
+
+export const bindingSchema = z.strictObject({
+  mqttParentTopic: z.string().regex(PARENT_TOPIC_PATTERN, 'must be 3-64 characters of A-Z a-z 0-9 _ -'),
+  rocketmqTopic: z.string().regex(ROCKETMQ_TOPIC_PATTERN, 'must be 1-127 characters of A-Z a-z 0-9 _ - % |'),
+  direction: z.enum(DIRECTIONS).default('Bidirectional'),
+  /** QoS given to devices for RocketMQ messages that carry no `qoslevel`. */
+  defaultQos: qos.default(1),
+});
+
+const listenerSchema = (defaultPort: number) =>
+  z.strictObject({
+    host: z.string().default('0.0.0.0'),
+    port: port.default(defaultPort),
+  });
+
+export const configSchema = z
+  .strictObject({
+    bridge: z
+      .strictObject({
+        /** Names this bridge in logs, metrics and in the origin property of the messages it produces. */
+        name: z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a DNS-style name').default('mqbridge'),
+      })
+      .prefault({}),
+    mqtt: listenerSchema(1883)
+      .extend({
+        maxPayloadBytes: z.number().int().min(0).max(4 * 1024 * 1024).default(64 * 1024),
+        maxTopicLength: z.number().int().min(8).max(65535).default(256),
+        maxClientIdLength: z.number().int().min(1).max(65535).default(64),
+        /** How long a QoS 1/2 PUBLISH waits for RocketMQ (retrying) before the device is disconnected. */
+        uplinkTimeoutMs: z.number().int().min(100).default(30_000),
+        connectTimeoutMs: z.number().int().min(100).default(30_000),
+      })
+      .prefault({}),
+    http: listenerSchema(9090).prefault({}),
+    rocketmq: z
+      .strictObject({
+        endpoints: z.string().min(1, 'must name at least one host:port').default('127.0.0.1:8081'),
+        namespace: z.string().default(''),
+        /** Defaults to `mqbridge-<bridge.name>`: one group per bridge, so its pods share the downlink. */
+        consumerGroup: z.string().regex(ROCKETMQ_TOPIC_PATTERN).optional(),
+        sslEnabled: z.boolean().default(false),
+        requestTimeoutMs: z.number().int().min(100).default(3_000),
+        receiveBatchSize: z.number().int().min(1).max(32).default(16),
+        invisibleDurationMs: z.number().int().min(10_000).default(30_000),
+        longPollingMs: z.number().int().min(1_000).max(30_000).default(20_000),
+        receiversPerTopic: z.number().int().min(1).max(16).default(2),
+      })
+      .prefault({}),
+    bindings: z.array(bindingSchema).default([]),
+    log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+    shutdown: z.strictObject({ graceMs: z.number().int().min(0).default(20_000) }).prefault({}),
+    reload: z.strictObject({ pollMs: z.number().int().min(50).default(1_000) }).prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.bindings.forEach((b, i) => {
+      const first = seen.get(b.mqttParentTopic);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bindings', i, 'mqttParentTopic'],
+          message: `parent topic "${b.mqttParentTopic}" is already bound by bindings[${first}]`,
+        });
+      }
+      seen.set(b.mqttParentTopic, i);
+    });
+    // A RocketMQ message names no parent topic, so only one binding may map a topic back to MQTT.
+    const downlink = new Map<string, number>();
+    cfg.bindings.forEach((b, i) => {
+      if (b.direction === 'MqttToRocketmq') return;
+      const first = downlink.get(b.rocketmqTopic);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bindings', i, 'rocketmqTopic'],
+          message: `RocketMQ topic "${b.rocketmqTopic}" is already delivered to MQTT by bindings[${first}]`,
+        });
+      }
+      downlink.set(b.rocketmqTopic, i);
+    });
+  });
+
+export type BridgeConfig = z.infer<typeof configSchema>;
+export type Binding = z.infer<typeof bindingSchema>;
+
+export function consumerGroupOf(cfg: BridgeConfig): string {
+  return cfg.rocketmq.consumerGroup ?? `mqbridge-${cfg.bridge.name.replace(/\./g, '-')}`;
+}

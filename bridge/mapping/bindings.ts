@@ -1,0 +1,33 @@
+import type { Binding, Direction } from '../config/schema.js';
+
+export function allowsUplink(direction: Direction): boolean {
+  return direction !== 'RocketmqToMqtt';
+}
+
+export function allowsDownlink(direction: Direction): boolean {
+  return direction !== 'MqttToRocketmq';
+}
+
+/** The bindings in force, looked up by MQTT parent topic. Immutable: a reload builds a new one. */
+export class BindingTable {
+  private readonly byParent: ReadonlyMap<string, Binding>;
+
+  constructor(readonly bindings: readonly Binding[]) {
+    this.byParent = new Map(bindings.map((b) => [b.mqttParentTopic, b]));
+  }
+
+  get size(): number {
+    return this.bindings.length;
+  }
+
+  forParent(parent: string): Binding | undefined {
+    return this.byParent.get(parent);
+  }
+
+  /** The binding that delivers each RocketMQ topic to MQTT (config validation keeps it unique). */
+  downlinkByTopic(): Map<string, Binding> {
+    const topics = new Map<string, Binding>();
+    for (const b of this.bindings) if (allowsDownlink(b.direction)) topics.set(b.rocketmqTopic, b);
+    return topics;
+  }
+}

@@ -1,0 +1,26 @@
+/** Why the bridge refused something: the `reason` label of mqbridge_refusals_total. */
+export type RefusalReason =
+  | 'empty_topic'
+  | 'wildcard_in_topic'
+  | 'topic_too_long'
+  | 'reserved_topic'
+  | 'unbound_topic'
+  | 'direction_forbidden'
+  | 'payload_too_large'
+  | 'packet_too_large'
+  | 'malformed_packet'
+  | 'client_id_too_long'
+  | 'rocketmq_unavailable'
+  | 'rocketmq_rejected'
+  | 'invalid_downlink_message'
+  | 'p2p_target_offline';
+
+export interface Refusal {
+  ok: false;
+  reason: RefusalReason;
+  detail: string;
+}
+
+export function refuse(reason: RefusalReason, detail: string): Refusal {
+  return { ok: false, reason, detail };
+}

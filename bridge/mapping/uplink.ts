@@ -1,0 +1,93 @@
+import type { Binding } from '../config/schema.js';
+import type { BindingTable } from './bindings.js';
+import { allowsDownlink, allowsUplink } from './bindings.js';
+import { PROP, type Qos } from './properties.js';
+import { refuse, type Refusal } from './refusals.js';
+import { hasWildcard, isInternalTopic, p2pTargetOf, splitTopic } from './topics.js';
+
+export interface UplinkLimits {
+  maxPayloadBytes: number;
+  maxTopicLength: number;
+}
+
+export interface DevicePublish {
+  topic: string;
+  payload: Buffer;
+  qos: Qos;
+  clientId: string;
+  cleanSession: boolean;
+}
+
+/** What the bridge sends to RocketMQ for one device PUBLISH. */
+export interface UplinkMessage {
+  topic: string;
+  body: Buffer;
+  properties: Map<string, string>;
+}
+
+export interface UplinkPlan {
+  ok: true;
+  binding: Binding;
+  message: UplinkMessage;
+  /** Set for `<parent>/p2p/<clientId>` publishes: the only client that receives it. */
+  p2pTarget: string | undefined;
+}
+
+/** Checks a topic a device wants to publish to, independent of bindings. */
+export function checkPublishTopic(topic: string, limits: UplinkLimits): Refusal | undefined {
+  if (topic.length === 0) return refuse('empty_topic', 'PUBLISH with an empty topic');
+  if (hasWildcard(topic)) return refuse('wildcard_in_topic', `wildcards are not allowed in a PUBLISH topic: ${topic}`);
+  if (topic.length > limits.maxTopicLength) {
+    return refuse('topic_too_long', `topic is ${topic.length} characters, the limit is ${limits.maxTopicLength}`);
+  }
+  if (topic.startsWith('$')) return refuse('reserved_topic', `topics starting with $ are reserved: ${topic}`);
+  return undefined;
+}
+
+/** Maps a device PUBLISH to the RocketMQ message of the contract, or says why it is refused. */
+export function planUplink(bindings: BindingTable, pub: DevicePublish, limits: UplinkLimits, origin: string): UplinkPlan | Refusal {
+  const bad = checkPublishTopic(pub.topic, limits);
+  if (bad) return bad;
+  if (pub.payload.length > limits.maxPayloadBytes) {
+    return refuse('payload_too_large', `payload is ${pub.payload.length} bytes, the limit is ${limits.maxPayloadBytes}`);
+  }
+  const { parent, second } = splitTopic(pub.topic);
+  const binding = bindings.forParent(parent);
+  if (!binding) return refuse('unbound_topic', `no binding for parent topic "${parent}"`);
+  if (!allowsUplink(binding.direction)) {
+    return refuse('direction_forbidden', `binding of "${parent}" is ${binding.direction}: devices may not publish`);
+  }
+  const properties = new Map<string, string>([
+    [PROP.qos, String(pub.qos)],
+    [PROP.cleanSession, String(pub.cleanSession)],
+    [PROP.clientId, pub.clientId],
+    [PROP.origin, origin],
+  ]);
+  // A bare parent topic carries no mqttSecondTopic at all (rather than an empty one).
+  if (second !== undefined) properties.set(PROP.secondTopic, second);
+  return {
+    ok: true,
+    binding,
+    message: { topic: binding.rocketmqTopic, body: pub.payload, properties },
+    p2pTarget: p2pTargetOf(second),
+  };
+}
+
+/** Checks a device SUBSCRIBE filter: the parent must be bound for delivery to MQTT. */
+export function checkSubscribeFilter(bindings: BindingTable, filter: string, limits: UplinkLimits): Refusal | undefined {
+  if (filter.length === 0) return refuse('empty_topic', 'SUBSCRIBE with an empty filter');
+  if (filter.length > limits.maxTopicLength) {
+    return refuse('topic_too_long', `filter is ${filter.length} characters, the limit is ${limits.maxTopicLength}`);
+  }
+  if (filter.startsWith('$') || isInternalTopic(filter)) return refuse('reserved_topic', `filters starting with $ are reserved: ${filter}`);
+  const { parent } = splitTopic(filter);
+  if (parent === '#' || parent === '+') {
+    return refuse('wildcard_in_topic', 'the parent topic level must be named: it selects the binding');
+  }
+  const binding = bindings.forParent(parent);
+  if (!binding) return refuse('unbound_topic', `no binding for parent topic "${parent}"`);
+  if (!allowsDownlink(binding.direction)) {
+    return refuse('direction_forbidden', `binding of "${parent}" is ${binding.direction}: devices may not subscribe`);
+  }
+  return undefined;
+}

@@ -1,0 +1,92 @@
+import { Aedes, type Client, type Subscription } from 'aedes';
+import type { BindingTable } from '../mapping/bindings.js';
+import type { RefusalReason } from '../mapping/refusals.js';
+import { p2pInboxFilter, shownTopicOf } from '../mapping/topics.js';
+import { checkSubscribeFilter, type UplinkLimits } from '../mapping/uplink.js';
+import type { Logger } from '../observability/log.js';
+import type { BridgeMetrics } from '../observability/metrics.js';
+import { RefusedError, type UplinkService } from '../uplink/service.js';
+import { PacketTooLargeError, guardPacketSize } from './packet-guard.js';
+
+export interface BrokerDeps {
+  bindings: () => BindingTable;
+  uplink: UplinkService;
+  limits: UplinkLimits & { maxClientIdLength: number; maxPacketBytes: number; connectTimeoutMs: number };
+  metrics: BridgeMetrics;
+  log: Logger;
+}
+
+/** The embedded MQTT server, configured with the bridge's publish/subscribe policy. */
+export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
+  const { bindings, uplink, limits, metrics, log } = deps;
+  const aedes = await Aedes.createBroker({
+    maxClientsIdLength: limits.maxClientIdLength,
+    connectTimeout: limits.connectTimeoutMs,
+    authorizePublish: (client, packet, done) => uplink.authorizePublish(client, packet, done),
+    authorizeSubscribe: (client, sub, done) => authorizeSubscribe(client, sub, done),
+    // P2P messages travel on the target's internal inbox topic; show the device the real one.
+    authorizeForward: (_client, packet) => {
+      const shown = shownTopicOf(packet.topic);
+      return shown === undefined ? packet : { ...packet, topic: shown };
+    },
+  });
+
+  function authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
+    if (sub.topic === p2pInboxFilter(client.id)) return done(null, sub);
+    const refusal = checkSubscribeFilter(bindings(), sub.topic, limits);
+    if (!refusal) return done(null, sub);
+    metrics.refused(refusal.reason);
+    log.warn({ clientId: client.id, filter: sub.topic, reason: refusal.reason, detail: refusal.detail }, 'SUBSCRIBE refused');
+    done(null, null); // SUBACK 0x80 for this filter; the others and the connection stay
+  }
+
+  const handle = aedes.handle;
+  aedes.handle = (conn, req) => {
+    const client = handle(conn, req);
+    guardPacketSize(client, limits.maxPacketBytes);
+    return client;
+  };
+
+  aedes.on('client', (client) => {
+    metrics.connections.set(aedes.connectedClients);
+    // Every client gets its private P2P inbox, so it receives P2P messages without subscribing.
+    client.subscribe({ topic: p2pInboxFilter(client.id), qos: 2 } as Subscription, (err?: Error) => {
+      if (err) log.error({ clientId: client.id, err: err.message }, 'cannot subscribe the P2P inbox');
+    });
+  });
+  aedes.on('clientDisconnect', () => metrics.connections.set(aedes.connectedClients));
+  aedes.on('connackSent', (packet) => metrics.connects.inc({ result: connackResult(packet.returnCode ?? 0) }));
+  aedes.on('clientError', (client, err) => onError(client, err));
+  aedes.on('connectionError', (client, err) => onError(client, err));
+
+  function onError(client: Client, err: Error) {
+    if (err instanceof RefusedError) return; // counted and logged where it was refused
+    const reason = errorReason(err);
+    if (reason) metrics.refused(reason);
+    else metrics.errors.inc({ component: 'mqtt' });
+    const level = reason || isRoutine(err) ? 'info' : 'warn';
+    log[level]({ clientId: client.id ?? undefined, reason, err: err.message }, 'MQTT connection closed on error');
+  }
+
+  return aedes;
+}
+
+function connackResult(code: number): string {
+  return ['accepted', 'unacceptable_protocol', 'identifier_rejected', 'server_unavailable', 'bad_credentials', 'not_authorized'][code] ?? `code_${code}`;
+}
+
+/** Which refusal a protocol error of a connection stands for, if any. */
+function errorReason(err: Error): RefusalReason | undefined {
+  if (err instanceof PacketTooLargeError) return 'packet_too_large';
+  if (/too many levels/.test(err.message)) return 'topic_too_long';
+  if (/is not allowed in PUBLISH/.test(err.message)) return 'wildcard_in_topic';
+  if (/empty topic/.test(err.message)) return 'empty_topic';
+  if (/Invalid protocol|Packet|Malformed|Invalid|Cannot parse|not supported|Not supported|length|header/i.test(err.message)) {
+    return 'malformed_packet';
+  }
+  return undefined;
+}
+
+function isRoutine(err: Error): boolean {
+  return /ECONNRESET|EPIPE|keep ?alive|connect did not arrive/i.test(err.message);
+}

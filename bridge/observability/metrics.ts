@@ -1,0 +1,105 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RefusalReason } from '../mapping/refusals.js';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Every metric the bridge exports, in one registry per bridge instance. */
+export class BridgeMetrics {
+  readonly registry = new Registry();
+
+  readonly connections = new Gauge({
+    name: 'mqbridge_mqtt_connections',
+    help: 'MQTT clients currently connected',
+    registers: [this.registry],
+  });
+
+  readonly connects = new Counter({
+    name: 'mqbridge_mqtt_connects_total',
+    help: 'MQTT connection attempts by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly messages = new Counter({
+    name: 'mqbridge_messages_total',
+    help: 'Messages carried, by direction (uplink: MQTT to RocketMQ, downlink: RocketMQ to MQTT) and binding',
+    labelNames: ['direction', 'binding'] as const,
+    registers: [this.registry],
+  });
+
+  readonly bytes = new Counter({
+    name: 'mqbridge_message_bytes_total',
+    help: 'Payload bytes carried, by direction and binding',
+    labelNames: ['direction', 'binding'] as const,
+    registers: [this.registry],
+  });
+
+  readonly refusals = new Counter({
+    name: 'mqbridge_refusals_total',
+    help: 'Packets, subscriptions and messages refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly errors = new Counter({
+    name: 'mqbridge_errors_total',
+    help: 'Errors by component',
+    labelNames: ['component'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sendSeconds = new Histogram({
+    name: 'mqbridge_rocketmq_send_seconds',
+    help: 'Latency of one RocketMQ send attempt, by result',
+    labelNames: ['result'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly receiveSeconds = new Histogram({
+    name: 'mqbridge_rocketmq_receive_seconds',
+    help: 'Latency of RocketMQ receive calls that returned messages',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly downlinkDelaySeconds = new Histogram({
+    name: 'mqbridge_downlink_delay_seconds',
+    help: 'Time from a message being stored in RocketMQ to its hand-over to MQTT delivery',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly sendRetries = new Counter({
+    name: 'mqbridge_rocketmq_send_retries_total',
+    help: 'Uplink sends retried after a transient RocketMQ error',
+    registers: [this.registry],
+  });
+
+  readonly rocketmqUp = new Gauge({
+    name: 'mqbridge_rocketmq_up',
+    help: '1 while RocketMQ answers, else 0',
+    registers: [this.registry],
+  });
+
+  readonly bindings = new Gauge({
+    name: 'mqbridge_bindings',
+    help: 'Topic bindings in force',
+    registers: [this.registry],
+  });
+
+  readonly reloads = new Counter({
+    name: 'mqbridge_config_reloads_total',
+    help: 'Configuration reloads by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'mqbridge_process_' });
+  }
+
+  refused(reason: RefusalReason): void {
+    this.refusals.inc({ reason });
+  }
+}

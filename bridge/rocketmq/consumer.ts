@@ -1,0 +1,164 @@
+import { SimpleConsumer, type BaseClientOptions, type MessageView } from 'rocketmq-client-nodejs';
+import type { Logger } from '../observability/log.js';
+import type { BridgeMetrics } from '../observability/metrics.js';
+import { Backoff, sleep } from '../util/backoff.js';
+import { errorMessage, isNotFound } from './errors.js';
+import type { RocketmqHealth } from './health.js';
+
+/** Hands one message to MQTT; resolves once aedes has taken it, and only then is it acked. */
+export type MessageHandler = (topic: string, message: MessageView) => Promise<void>;
+
+export interface ReceiveSettings {
+  consumerGroup: string;
+  batchSize: number;
+  invisibleDurationMs: number;
+  longPollingMs: number;
+  receivers: number;
+}
+
+/**
+ * Receives one RocketMQ topic with a SimpleConsumer of the bridge's consumer group. One
+ * consumer per topic keeps a long poll on a quiet topic from delaying a busy one.
+ */
+class TopicReceiver {
+  private readonly stopping = new AbortController();
+  private consumer: SimpleConsumer | undefined;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    readonly topic: string,
+    private readonly deps: ConsumerDeps,
+  ) {}
+
+  start(): void {
+    this.loops = [this.run()];
+  }
+
+  private async run(): Promise<void> {
+    const consumer = await this.startConsumer();
+    if (!consumer) return;
+    const receivers = Array.from({ length: this.deps.settings.receivers }, () => this.receiveLoop(consumer));
+    await Promise.all(receivers);
+  }
+
+  private async startConsumer(): Promise<SimpleConsumer | undefined> {
+    const { settings, options, log, metrics, health } = this.deps;
+    const backoff = new Backoff(500, 30_000);
+    while (!this.stopping.signal.aborted) {
+      const consumer = new SimpleConsumer({
+        ...options,
+        consumerGroup: settings.consumerGroup,
+        subscriptions: new Map([[this.topic, '*']]),
+        awaitDuration: settings.longPollingMs,
+      });
+      try {
+        await consumer.startup();
+        this.consumer = consumer;
+        log.info({ topic: this.topic, group: settings.consumerGroup }, 'consuming RocketMQ topic');
+        return consumer;
+      } catch (err) {
+        metrics.errors.inc({ component: 'rocketmq_consumer' });
+        if (!isNotFound(err)) health.failed();
+        const wait = backoff.next();
+        log.warn({ topic: this.topic, err: errorMessage(err), retryInMs: wait }, 'cannot consume RocketMQ topic yet; retrying');
+        await consumer.shutdown().catch(() => undefined);
+        await sleep(wait, this.stopping.signal);
+      }
+    }
+    return undefined;
+  }
+
+  private async receiveLoop(consumer: SimpleConsumer): Promise<void> {
+    const { settings, log, metrics, health } = this.deps;
+    const backoff = new Backoff(200, 5_000);
+    while (!this.stopping.signal.aborted) {
+      let messages: MessageView[];
+      const started = process.hrtime.bigint();
+      try {
+        messages = await consumer.receive(settings.batchSize, settings.invisibleDurationMs);
+        health.succeeded();
+        backoff.reset();
+      } catch (err) {
+        if (this.stopping.signal.aborted) return;
+        health.failed();
+        metrics.errors.inc({ component: 'rocketmq_consumer' });
+        const wait = backoff.next();
+        log.warn({ topic: this.topic, err: errorMessage(err), retryInMs: wait }, 'RocketMQ receive failed');
+        await sleep(wait, this.stopping.signal);
+        continue;
+      }
+      if (messages.length > 0) metrics.receiveSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      // In order, so that what one app sent in order reaches devices in that order.
+      for (const message of messages) await this.deliver(consumer, message);
+    }
+  }
+
+  private async deliver(consumer: SimpleConsumer, message: MessageView): Promise<void> {
+    const { log, metrics, handle } = this.deps;
+    try {
+      await handle(this.topic, message);
+    } catch (err) {
+      // Not acked: RocketMQ redelivers it once the invisible duration is over.
+      metrics.errors.inc({ component: 'downlink' });
+      log.error({ topic: this.topic, messageId: message.messageId, err: errorMessage(err) }, 'downlink delivery failed');
+      return;
+    }
+    try {
+      await consumer.ack(message);
+    } catch (err) {
+      metrics.errors.inc({ component: 'rocketmq_ack' });
+      log.warn({ topic: this.topic, messageId: message.messageId, err: errorMessage(err) }, 'ack failed; RocketMQ will redeliver');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    // A pending long poll ends with the consumer's shutdown; messages it returns after that
+    // are not acked and come back to another pod.
+    await this.consumer?.shutdown().catch(() => undefined);
+    await Promise.allSettled(this.loops);
+  }
+}
+
+interface ConsumerDeps {
+  settings: ReceiveSettings;
+  options: BaseClientOptions;
+  handle: MessageHandler;
+  health: RocketmqHealth;
+  metrics: BridgeMetrics;
+  log: Logger;
+}
+
+/** The set of RocketMQ topics the bridge consumes; follows binding reloads. */
+export class DownlinkConsumers {
+  private readonly receivers = new Map<string, TopicReceiver>();
+
+  constructor(private readonly deps: ConsumerDeps) {}
+
+  get topics(): string[] {
+    return [...this.receivers.keys()];
+  }
+
+  async setTopics(topics: Iterable<string>): Promise<void> {
+    const wanted = new Set(topics);
+    const gone = [...this.receivers.keys()].filter((t) => !wanted.has(t));
+    for (const topic of wanted) {
+      if (this.receivers.has(topic)) continue;
+      const receiver = new TopicReceiver(topic, this.deps);
+      this.receivers.set(topic, receiver);
+      receiver.start();
+    }
+    await Promise.all(
+      gone.map(async (topic) => {
+        const receiver = this.receivers.get(topic)!;
+        this.receivers.delete(topic);
+        await receiver.stop();
+        this.deps.log.info({ topic }, 'stopped consuming RocketMQ topic');
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.setTopics([]);
+  }
+}
