@@ -1,0 +1,36 @@
+import { p2pInboxFilter, p2pInternalTopic, p2pTargetOf, shownTopicOf, splitTopic } from '../../bridge/mapping/topics.js';
+
+describe('topics', () => {
+  test.each([
+    ['a/b/c', 'a', '/b/c'],
+    ['abc', 'abc', undefined],
+    ['abc/', 'abc', '/'],
+    ['/x', '', '/x'],
+  ])('splitTopic(%j) → parent %j, second %j', (topic, parent, second) => {
+    expect(splitTopic(topic)).toEqual({ parent, second });
+  });
+
+  test.each([
+    ['/p2p/GID_a@@@b', 'GID_a@@@b'],
+    ['/p2p/id/extra', 'id'],
+    ['/p2p/', undefined],
+    ['/p2p', undefined],
+    ['/p2px/a', undefined],
+    [undefined, undefined],
+  ])('p2pTargetOf(%j) → %j', (second, target) => {
+    expect(p2pTargetOf(second)).toBe(target);
+  });
+
+  test.each(['GID_a@@@dev-1', 'with/slash', 'plus+hash#', 'ünïcode'])('the P2P inbox of %j is one level and round-trips the shown topic', (id) => {
+    const filter = p2pInboxFilter(id);
+    expect(filter.split('/')).toHaveLength(4);
+    expect(filter.slice(0, -2)).not.toMatch(/[+#]/);
+    const internal = p2pInternalTopic(id, 'parent/p2p/x');
+    expect(internal.startsWith(filter.slice(0, -1))).toBe(true);
+    expect(shownTopicOf(internal)).toBe('parent/p2p/x');
+  });
+
+  test('shownTopicOf leaves ordinary topics alone', () => {
+    expect(shownTopicOf('sensors/a')).toBeUndefined();
+  });
+});
