@@ -54,7 +54,8 @@ export const configSchema = z
         requestTimeoutMs: z.number().int().min(100).default(3_000),
         receiveBatchSize: z.number().int().min(1).max(32).default(16),
         invisibleDurationMs: z.number().int().min(10_000).default(30_000),
-        longPollingMs: z.number().int().min(1_000).max(30_000).default(20_000),
+        // The proxy refuses long polls shorter than its minimum (5 s by default).
+        longPollingMs: z.number().int().min(5_000).max(30_000).default(20_000),
         receiversPerTopic: z.number().int().min(1).max(16).default(2),
       })
       .prefault({}),

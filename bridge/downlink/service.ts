@@ -2,6 +2,7 @@ import type { Aedes } from 'aedes';
 import type { MessageView } from 'rocketmq-client-nodejs';
 import type { BindingTable } from '../mapping/bindings.js';
 import { planDownlink } from '../mapping/downlink.js';
+import { payloadOf } from '../mapping/properties.js';
 import { p2pInternalTopic } from '../mapping/topics.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
@@ -44,7 +45,7 @@ export class DownlinkService {
     }
     const topic = plan.kind === 'p2p' ? p2pInternalTopic(plan.target, plan.topic) : plan.topic;
     await new Promise<void>((resolve, reject) => {
-      aedes.publish({ cmd: 'publish', topic, payload: message.body, qos: plan.qos, retain: false, dup: false }, (err) =>
+      aedes.publish({ cmd: 'publish', topic, payload: payloadOf(message.body, message.properties), qos: plan.qos, retain: false, dup: false }, (err) =>
         err ? reject(err) : resolve(),
       );
     });

@@ -11,7 +11,20 @@ export const PROP = {
    * RocketMQ topic still deliver it.
    */
   origin: 'mqbridgeOrigin',
+  /**
+   * Not part of the contract: RocketMQ refuses empty bodies ("message body cannot be empty"),
+   * so an empty MQTT payload travels as EMPTY_PAYLOAD_PLACEHOLDER with this property set to
+   * `true`, and devices get the empty payload back.
+   */
+  emptyBody: 'mqbridgeEmptyBody',
 } as const;
+
+export const EMPTY_PAYLOAD_PLACEHOLDER = Buffer.from([0]);
+
+/** The MQTT payload of a RocketMQ message body. */
+export function payloadOf(body: Buffer, properties: ReadonlyMap<string, string>): Buffer {
+  return properties.get(PROP.emptyBody) === 'true' ? Buffer.alloc(0) : body;
+}
 
 export type Qos = 0 | 1 | 2;
 

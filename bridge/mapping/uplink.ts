@@ -1,7 +1,7 @@
 import type { Binding } from '../config/schema.js';
 import type { BindingTable } from './bindings.js';
 import { allowsDownlink, allowsUplink } from './bindings.js';
-import { PROP, type Qos } from './properties.js';
+import { EMPTY_PAYLOAD_PLACEHOLDER, PROP, type Qos } from './properties.js';
 import { refuse, type Refusal } from './refusals.js';
 import { hasWildcard, isInternalTopic, p2pTargetOf, splitTopic } from './topics.js';
 
@@ -65,10 +65,12 @@ export function planUplink(bindings: BindingTable, pub: DevicePublish, limits: U
   ]);
   // A bare parent topic carries no mqttSecondTopic at all (rather than an empty one).
   if (second !== undefined) properties.set(PROP.secondTopic, second);
+  const empty = pub.payload.length === 0;
+  if (empty) properties.set(PROP.emptyBody, 'true');
   return {
     ok: true,
     binding,
-    message: { topic: binding.rocketmqTopic, body: pub.payload, properties },
+    message: { topic: binding.rocketmqTopic, body: empty ? EMPTY_PAYLOAD_PLACEHOLDER : pub.payload, properties },
     p2pTarget: p2pTargetOf(second),
   };
 }

@@ -1,5 +1,6 @@
 import { parseConfig } from '../../bridge/config/load.js';
 import { BindingTable } from '../../bridge/mapping/bindings.js';
+import { payloadOf } from '../../bridge/mapping/properties.js';
 import { checkSubscribeFilter, planUplink, type DevicePublish } from '../../bridge/mapping/uplink.js';
 
 const table = new BindingTable(
@@ -72,6 +73,17 @@ describe('planUplink: the RocketMQ message of a device PUBLISH', () => {
     const plan = planUplink(table, pub(topic), limits, 'o');
     expect(plan.ok).toBe(false);
     expect(!plan.ok && plan.reason).toBe(reason);
+  });
+
+  test('an empty payload travels as a placeholder flagged by mqbridgeEmptyBody, since RocketMQ refuses empty bodies', () => {
+    const plan = planUplink(table, pub('sensors', { payload: Buffer.alloc(0) }), limits, 'o');
+    if (!plan.ok) throw new Error(plan.detail);
+    expect(plan.message.body.length).toBeGreaterThan(0);
+    expect(plan.message.properties.get('mqbridgeEmptyBody')).toBe('true');
+    expect(payloadOf(plan.message.body, plan.message.properties)).toEqual(Buffer.alloc(0));
+    const full = planUplink(table, pub('sensors', { payload: Buffer.from([0]) }), limits, 'o');
+    expect(full.ok && full.message.properties.has('mqbridgeEmptyBody')).toBe(false);
+    expect(full.ok && payloadOf(full.message.body, full.message.properties)).toEqual(Buffer.from([0]));
   });
 
   test('refuses a payload over the limit, accepts one at the limit', () => {

@@ -1,0 +1,128 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Bridge } from '../../bridge/bridge.js';
+import { payloadOf } from '../../bridge/mapping/properties.js';
+import { metricValue, startBridge } from './support/bridge.js';
+import { GROUPS, TOPICS, uniqueId } from './support/env.js';
+import { Device } from './support/mqtt.js';
+import { AppConsumer, props } from './support/rocketmq.js';
+
+const run = promisify(execFile);
+let bridge: Bridge;
+const bridgeName = uniqueId('it-up-');
+let app: AppConsumer;
+let fifoApp: AppConsumer;
+
+beforeAll(async () => {
+  app = await AppConsumer.start(TOPICS.normal, GROUPS.appNormal);
+  fifoApp = await AppConsumer.start(TOPICS.fifo, GROUPS.appFifo);
+  bridge = await startBridge(GROUPS.bridgeUplink, {
+    bridge: { name: bridgeName },
+    bindings: [
+      { mqttParentTopic: 'upl', rocketmqTopic: TOPICS.normal },
+      { mqttParentTopic: 'fifo', rocketmqTopic: TOPICS.fifo, direction: 'MqttToRocketmq' },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await bridge?.stop();
+  await app?.stop();
+  await fifoApp?.stop();
+});
+
+describe('device → RocketMQ', () => {
+  test.each([0, 1, 2] as const)('QoS %s publish arrives with every property of the contract', async (qos) => {
+    const clientId = uniqueId('GID_up@@@');
+    const device = await Device.connect(bridge.mqttPort, { clientId, clean: qos !== 2 });
+    const marker = uniqueId('m');
+    await device.publish(`upl/room1/${marker}`, `qos${qos}`, qos);
+    const [msg] = await app.waitFor((m) => m.properties.get('mqttSecondTopic') === `/room1/${marker}`);
+    expect(props(msg!)).toEqual({
+      mqttSecondTopic: `/room1/${marker}`,
+      qoslevel: String(qos),
+      cleansessionflag: String(qos !== 2),
+      clientId,
+      mqbridgeOrigin: bridgeName,
+    });
+    expect(msg!.topic).toBe(TOPICS.normal);
+    expect(msg!.body.toString()).toBe(`qos${qos}`);
+    await device.end();
+  });
+
+  test('a bare parent topic carries no mqttSecondTopic', async () => {
+    const clientId = uniqueId('GID_up@@@');
+    const device = await Device.connect(bridge.mqttPort, { clientId });
+    await device.publish('upl', 'bare', 1);
+    const [msg] = await app.waitFor((m) => m.properties.get('clientId') === clientId);
+    expect(msg!.properties.has('mqttSecondTopic')).toBe(false);
+    await device.end();
+  });
+
+  test.each([
+    ['binary', Buffer.from(Array.from({ length: 256 }, (_, i) => i))],
+    ['empty', Buffer.alloc(0)],
+    ['64 KiB', Buffer.from(Array.from({ length: 64 * 1024 }, (_, i) => (i * 7919) % 251))],
+  ])('%s payload arrives byte for byte', async (_name, payload) => {
+    const device = await Device.connect(bridge.mqttPort);
+    const marker = uniqueId('p');
+    await device.publish(`upl/payload/${marker}`, payload, 1);
+    const [msg] = await app.waitFor((m) => m.properties.get('mqttSecondTopic') === `/payload/${marker}`);
+    expect(Buffer.compare(payloadOf(msg!.body, msg!.properties), payload)).toBe(0);
+    expect(msg!.properties.get('mqbridgeEmptyBody')).toBe(payload.length === 0 ? 'true' : undefined);
+    await device.end();
+  });
+
+  test('PUBACK comes after RocketMQ stored the message, and local subscribers get it after that', async () => {
+    const listener = await Device.connect(bridge.mqttPort);
+    await listener.subscribe('upl/local/#', 1);
+    const device = await Device.connect(bridge.mqttPort);
+    const marker = uniqueId('l');
+    await device.publish(`upl/local/${marker}`, 'hello', 1);
+    // The PUBACK has arrived: the message must already be in RocketMQ.
+    const stored = app.matching((m) => m.properties.get('mqttSecondTopic') === `/local/${marker}`);
+    const waited = stored.length > 0 ? stored : await app.waitFor((m) => m.properties.get('mqttSecondTopic') === `/local/${marker}`, 1, 5_000);
+    expect(waited).toHaveLength(1);
+    await waitForReceived(listener, `upl/local/${marker}`);
+    await listener.end();
+    await device.end();
+  });
+
+  test('FIFO topic: each device is a message group and its order holds', async () => {
+    const devices = await Promise.all([1, 2].map((i) => Device.connect(bridge.mqttPort, { clientId: uniqueId(`GID_fifo@@@d${i}-`) })));
+    const marker = uniqueId('f');
+    const n = 30;
+    await Promise.all(
+      devices.map(async (d) => {
+        for (let i = 0; i < n; i++) void d.publish(`fifo/${marker}`, String(i), 1);
+        await d.publish(`fifo/${marker}`, 'end', 1);
+      }),
+    );
+    const msgs = await fifoApp.waitFor((m) => m.properties.get('mqttSecondTopic') === `/${marker}`, 2 * (n + 1));
+    for (const d of devices) {
+      const id = d.client.options.clientId!;
+      const mine = msgs.filter((m) => m.properties.get('clientId') === id);
+      expect(mine.every((m) => m.messageGroup === id)).toBe(true);
+      expect(mine.map((m) => m.body.toString())).toEqual([...Array.from({ length: n }, (_, i) => String(i)), 'end']);
+    }
+    await Promise.all(devices.map((d) => d.end()));
+  });
+
+  test('mosquitto_pub reaches RocketMQ and the uplink counter moves', async () => {
+    const before = await metricValue(bridge, 'mqbridge_messages_total', { direction: 'uplink', binding: 'upl' });
+    const marker = uniqueId('mosq');
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(bridge.mqttPort), '-q', '1', '-i', `GID_cli@@@${marker}`, '-t', `upl/cli/${marker}`, '-m', 'from mosquitto']);
+    const [msg] = await app.waitFor((m) => m.properties.get('mqttSecondTopic') === `/cli/${marker}`);
+    expect(msg!.body.toString()).toBe('from mosquitto');
+    expect(msg!.properties.get('clientId')).toBe(`GID_cli@@@${marker}`);
+    expect(await metricValue(bridge, 'mqbridge_messages_total', { direction: 'uplink', binding: 'upl' })).toBeGreaterThan(before);
+  });
+});
+
+async function waitForReceived(device: Device, topic: string) {
+  const deadline = Date.now() + 10_000;
+  while (!device.received.some((r) => r.topic === topic)) {
+    if (Date.now() > deadline) throw new Error(`no message on ${topic}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
