@@ -5,6 +5,20 @@ import { Backoff, sleep } from '../util/backoff.js';
 import { errorMessage, isNotFound } from './errors.js';
 import type { RocketmqHealth } from './health.js';
 
+/**
+ * The client's startup waits for the proxy's settings forever, and the proxy never sends them
+ * for a consumer group it does not know.
+ */
+const STARTUP_TIMEOUT_MS = 15_000;
+
+function withDeadline<T>(work: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** Hands one message to MQTT; resolves once aedes has taken it, and only then is it acked. */
 export type MessageHandler = (topic: string, message: MessageView) => Promise<void>;
 
@@ -52,7 +66,10 @@ class TopicReceiver {
         awaitDuration: settings.longPollingMs,
       });
       try {
-        await consumer.startup();
+        await withDeadline(consumer.startup(), STARTUP_TIMEOUT_MS, () => new Error(
+          `consumer did not start within ${STARTUP_TIMEOUT_MS} ms: does consumer group ${settings.consumerGroup} exist? ` +
+            'RocketMQ 5 proxies refuse unknown groups; create it like the topics (mqadmin updateSubGroup)',
+        ));
         this.consumer = consumer;
         log.info({ topic: this.topic, group: settings.consumerGroup }, 'consuming RocketMQ topic');
         return consumer;
