@@ -22,6 +22,13 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: limits.maxClientIdLength,
     connectTimeout: limits.connectTimeoutMs,
+    authenticate: (client, _username, _password, done) => {
+      // aedes checks the client id length for MQTT 3.1 only; the contract caps it at 64 for all.
+      if (client.id.length <= limits.maxClientIdLength) return done(null, true);
+      metrics.refused('client_id_too_long');
+      log.warn({ clientId: client.id.slice(0, 80), limit: limits.maxClientIdLength }, 'CONNECT refused: client id too long');
+      done(Object.assign(new Error('client id too long'), { returnCode: 2 as const }), false);
+    },
     authorizePublish: (client, packet, done) => uplink.authorizePublish(client, packet, done),
     authorizeSubscribe: (client, sub, done) => authorizeSubscribe(client, sub, done),
     // P2P messages travel on the target's internal inbox topic; show the device the real one.
