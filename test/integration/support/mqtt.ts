@@ -30,9 +30,16 @@ export class Device {
     return this.client.connected;
   }
 
+  /** Resolves with the granted QoS, or 128 when the server refused the filter. */
   async subscribe(filter: string, qos: 0 | 1 | 2 = 1): Promise<number> {
-    const granted = await this.client.subscribeAsync(filter, { qos });
-    return granted[0]!.qos;
+    try {
+      const granted = await this.client.subscribeAsync(filter, { qos });
+      return granted[0]!.qos;
+    } catch (err) {
+      const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
+      if (granted) return granted[0]!;
+      throw err;
+    }
   }
 
   publish(topic: string, payload: Buffer | string, qos: 0 | 1 | 2 = 1): Promise<unknown> {

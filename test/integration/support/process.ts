@@ -1,0 +1,41 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+const main = fileURLToPath(new URL('../../../bridge/main.js', import.meta.url));
+
+export interface BridgeProcess {
+  child: ChildProcess;
+  mqttPort: number;
+  httpPort: number;
+  logs: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+/** Runs `node dist/bridge/main.js --config <file>` as a real process, as a pod would. */
+export async function spawnBridge(config: unknown): Promise<BridgeProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'mqbridge-proc-'));
+  const path = join(dir, 'bridge.yaml');
+  await writeFile(path, stringify(config));
+  const child = spawn(process.execPath, [main, '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  let buffered = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  child.stderr!.on('data', (d: Buffer) => logs.push({ stderr: d.toString() }));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const listening = logs.find((l) => l.msg === 'bridge listening');
+    if (listening) return { child, logs, exited, mqttPort: listening.mqtt as number, httpPort: listening.http as number };
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`bridge did not start: ${JSON.stringify(logs)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

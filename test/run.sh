@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `npm test`: installs what the tests need, starts the real components they run against,
+# runs every test and stops what it started. Works from a fresh clone on a fresh machine.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+# The test RocketMQ gets its own ports and a fresh store, so a developer's own instance
+# (on the script's default ports) and old messages never interfere.
+export RMQ_DIR=${RMQ_DIR:-$ROOT/.run/test-rocketmq}
+export RMQ_NAMESRV_PORT=${RMQ_NAMESRV_PORT:-19877}
+export RMQ_BROKER_PORT=${RMQ_BROKER_PORT:-20921}
+export RMQ_PROXY_PORT=${RMQ_PROXY_PORT:-18091}
+export RMQ_PROXY_REMOTING_PORT=${RMQ_PROXY_REMOTING_PORT:-18090}
+export MQBRIDGE_TEST_ROCKETMQ=127.0.0.1:$RMQ_PROXY_PORT
+RESULTS=$ROOT/.run/test-results
+RMQ=test/env/rocketmq.sh
+
+# Topics and consumer groups the integration tests use (test/integration/support/env.ts).
+TEST_TOPICS=(IT_NORMAL:NORMAL IT_FIFO:FIFO IT_DOWN:NORMAL IT_P2P:NORMAL IT_FAULT:NORMAL IT_RELOAD:NORMAL)
+TEST_GROUPS=(IT_APP_NORMAL IT_APP_FIFO:fifo IT_APP_DOWN IT_APP_P2P IT_APP_FAULT IT_APP_RELOAD
+  IT_BRIDGE_UPLINK IT_BRIDGE_DOWNLINK IT_BRIDGE_DOWNLINK2 IT_BRIDGE_P2P IT_BRIDGE_REFUSALS
+  IT_BRIDGE_FAULTS IT_BRIDGE_RELOAD IT_BRIDGE_SIGTERM)
+
+T0=$(date +%s)
+step() { printf '\n==> [%3ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
+
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  step "installing $* (apt)"
+  as_root apt-get install -y -q "$@" >/dev/null 2>&1 || {
+    as_root apt-get update -q >/dev/null
+    as_root apt-get install -y -q "$@" >/dev/null
+  }
+}
+
+ensure_tools() {
+  command -v mosquitto_pub >/dev/null || apt_install mosquitto-clients
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  command -v mvn >/dev/null || apt_install maven
+}
+
+ensure_node_modules() {
+  # npm ci when node_modules is missing or older than the lock file.
+  if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    step "npm ci"
+    npm ci --no-audit --no-fund
+  fi
+}
+
+jest() {
+  local project=$1
+  shift
+  node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects "$project" \
+    --json --outputFile="$RESULTS/$project.json" "$@"
+}
+
+# Jest's own summary is not a line CI tools know, so end with the plain "N passed, N failed".
+summary() {
+  node -e '
+    const fs = require("fs");
+    let passed = 0, failed = 0;
+    for (const f of process.argv.slice(1)) {
+      if (!fs.existsSync(f)) continue;
+      const r = JSON.parse(fs.readFileSync(f, "utf8"));
+      passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites;
+    }
+    console.log(`\nsummary: ${passed} passed, ${failed} failed`);
+  ' "$RESULTS/unit.json" "$RESULTS/integration.json"
+}
+
+stop_services() {
+  local rc=$?
+  step "stopping RocketMQ"
+  bash "$RMQ" stop --kill || true
+  summary || true
+  exit "$rc"
+}
+
+main() {
+  ensure_tools
+  ensure_node_modules
+  rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+
+  step "build and lint"
+  npm run --silent build
+  npm run --silent lint
+
+  step "unit tests"
+  jest unit
+
+  step "starting RocketMQ (name server, broker, gRPC proxy)"
+  trap stop_services EXIT
+  bash "$RMQ" stop --kill >/dev/null 2>&1 || true
+  rm -rf "$RMQ_DIR"
+  bash "$RMQ" start
+  bash "$RMQ" create-topic "${TEST_TOPICS[@]}"
+  bash "$RMQ" create-group "${TEST_GROUPS[@]}"
+
+  step "integration tests against the real RocketMQ"
+  jest integration --runInBand --testTimeout=120000 --forceExit
+}
+
+main "$@"
