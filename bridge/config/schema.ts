@@ -60,7 +60,7 @@ export const configSchema = z
       })
       .prefault({}),
     bindings: z.array(bindingSchema).default([]),
-    log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+    log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
     shutdown: z.strictObject({ graceMs: z.number().int().min(0).default(20_000) }).prefault({}),
     reload: z.strictObject({ pollMs: z.number().int().min(50).default(1_000) }).prefault({}),
   })

@@ -14,6 +14,7 @@ export function testConfig(consumerGroup: string, overrides: Overrides = {}): Br
     mqtt: { port: 0, host: '127.0.0.1', ...mqtt },
     http: { port: 0, host: '127.0.0.1', ...http },
     rocketmq: { endpoints: ROCKETMQ_ENDPOINT, consumerGroup, longPollingMs: 5_000, ...rocketmq },
+    log: { level: process.env.MQBRIDGE_TEST_LOG ?? 'silent' },
     ...rest,
   });
 }
