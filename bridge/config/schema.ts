@@ -30,7 +30,7 @@ export const configSchema = z
     bridge: z
       .strictObject({
         /** Names this bridge in logs, metrics and in the origin property of the messages it produces. */
-        name: z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a DNS-style name').default('mqbridge'),
+        name: z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a DNS-style name').default('mqbridge'),
       })
       .prefault({}),
     mqtt: listenerSchema(1883)

@@ -1,0 +1,156 @@
+import type { KubernetesObject, ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type TopicBinding } from '../api/types.js';
+import { RESOURCES, resourcePath, type ResourceType } from '../k8s/paths.js';
+import { ApiError, isNotFound, type KubeRest } from '../k8s/rest.js';
+import { renderBridgeConfig } from '../render/config.js';
+import { FIELD_MANAGER, objectNames, selectorString } from '../render/names.js';
+import { renderObjects, type RenderOptions } from '../render/objects.js';
+import type { TopicChecker } from '../rocketmq/topic-checker.js';
+import { bindingStatus, sameStatus } from './binding-status.js';
+import { bridgeStatus, type ApplyOutcome, type DeploymentState } from './bridge-status.js';
+import { comparable, containsDesired } from './drift.js';
+import type { EventRecorder } from './events.js';
+import { resolveBindings, type TopicExistence } from './resolve-bindings.js';
+
+export interface Caches {
+  bridges: ObjectCache<MqttBridge>;
+  bindings: ObjectCache<TopicBinding>;
+  /** Owned objects by kind, filled by label-selected informers. */
+  owned: ReadonlyMap<string, ObjectCache<KubernetesObject>>;
+}
+
+export interface ReconcilerDeps {
+  rest: KubeRest;
+  caches: Caches;
+  topics: TopicChecker;
+  events: EventRecorder;
+  render: RenderOptions;
+  log: Logger;
+  now?: () => Date;
+}
+
+const OWNED_TYPES: Record<string, ResourceType> = {
+  ServiceAccount: RESOURCES.serviceAccount,
+  ConfigMap: RESOURCES.configMap,
+  Deployment: RESOURCES.deployment,
+  Service: RESOURCES.service,
+  PodDisruptionBudget: RESOURCES.pdb,
+  HorizontalPodAutoscaler: RESOURCES.hpa,
+};
+
+/**
+ * Level-triggered reconcile of one MqttBridge (key `namespace/name`) and the TopicBindings
+ * that name it: read the state from the caches, compute the desired objects, apply those
+ * that differ with server-side apply, write status only when it changed.
+ */
+export class BridgeReconciler {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const { caches } = this.deps;
+    const bridge = caches.bridges.get(name, namespace);
+    const bindings = caches.bindings.list(namespace).filter((b) => b.spec.bridge === name);
+    const live = bridge && !(bridge.metadata as { deletionTimestamp?: string }).deletionTimestamp ? bridge : undefined;
+
+    const existence = live ? await this.topicExistence(live, bindings) : new Map<string, TopicExistence>();
+    const resolution = resolveBindings(live !== undefined, bindings, (t) => existence.get(t) ?? 'unknown');
+    await this.writeBindingStatuses(bindings, resolution.verdicts);
+    if (!live) return; // owned objects go with it through their owner references
+
+    const config = renderBridgeConfig(live, resolution.active);
+    const desired = renderObjects(live, config, this.deps.render);
+    const outcome = await this.applyAll(live, desired);
+    await this.writeBridgeStatus(live, outcome, resolution.active.length, config.mqtt.port);
+    if (!outcome.ok && !outcome.stalled) throw new Error(outcome.message); // retried with backoff
+  }
+
+  private async topicExistence(bridge: MqttBridge, bindings: TopicBinding[]): Promise<Map<string, TopicExistence>> {
+    const { endpoints, namespace = '' } = bridge.spec.rocketmq;
+    const topics = [...new Set(bindings.map((b) => b.spec.rocketmqTopic))];
+    const answers = await Promise.all(topics.map((t) => this.deps.topics.check(endpoints, namespace, t)));
+    return new Map(topics.map((t, i) => [t, answers[i]!]));
+  }
+
+  private async applyAll(bridge: MqttBridge, desired: KubernetesObject[]): Promise<ApplyOutcome> {
+    try {
+      for (const obj of desired) await this.applyIfChanged(bridge, obj);
+      if (!bridge.spec.autoscaling) await this.deleteIfPresent('HorizontalPodAutoscaler', bridge.metadata.namespace!, objectNames(bridge.metadata.name!).hpa);
+      return { ok: true };
+    } catch (err) {
+      const invalid = err instanceof ApiError && (err.status === 422 || err.status === 400);
+      this.deps.log.warn({ bridge: bridge.metadata.name, err: (err as Error).message }, 'apply failed');
+      if (invalid) await this.deps.events.record(regardingOf(bridge), 'Warning', 'ApplyFailed', (err as Error).message);
+      return { ok: false, stalled: invalid, message: (err as Error).message };
+    }
+  }
+
+  private async applyIfChanged(bridge: MqttBridge, obj: KubernetesObject): Promise<void> {
+    const type = OWNED_TYPES[obj.kind!]!;
+    const ns = obj.metadata!.namespace!;
+    const name = obj.metadata!.name!;
+    const cached = this.deps.caches.owned.get(obj.kind!)?.get(name, ns);
+    if (cached && containsDesired(cached, comparable(obj as never))) return;
+    await this.deps.rest.apply(resourcePath(type, ns, name), obj, FIELD_MANAGER);
+    this.deps.log.info({ bridge: bridge.metadata.name, kind: obj.kind, name }, cached ? 'updated' : 'created');
+    await this.deps.events.record(regardingOf(bridge), 'Normal', cached ? 'Updated' : 'Created', `${cached ? 'updated' : 'created'} ${obj.kind} ${name}`);
+  }
+
+  private async deleteIfPresent(kind: string, namespace: string, name: string): Promise<void> {
+    if (!this.deps.caches.owned.get(kind)?.get(name, namespace)) return;
+    try {
+      await this.deps.rest.delete(resourcePath(OWNED_TYPES[kind]!, namespace, name));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  private async writeBridgeStatus(bridge: MqttBridge, outcome: ApplyOutcome, bindings: number, port: number): Promise<void> {
+    const ns = bridge.metadata.namespace!;
+    const name = bridge.metadata.name!;
+    const names = objectNames(name);
+    const dep = this.deps.caches.owned.get('Deployment')?.get(names.deployment, ns) as
+      | (KubernetesObject & { spec?: { replicas?: number }; status?: DeploymentState['status'] })
+      | undefined;
+    const deployment: DeploymentState | undefined = dep && { generation: dep.metadata?.generation, specReplicas: dep.spec?.replicas ?? MQTT_BRIDGE_DEFAULTS.replicas, status: dep.status };
+    const endpoint = `${names.service}.${ns}.svc:${port}`;
+    const status = bridgeStatus(bridge, outcome, deployment, { bindings, selector: selectorString(name), endpoint }, this.now());
+    if (sameStatus(bridge.status, status)) return;
+    await this.deps.rest.apply(
+      resourcePath(RESOURCES.mqttBridge, ns, name, 'status'),
+      { apiVersion: bridge.apiVersion, kind: bridge.kind, metadata: { name, namespace: ns }, status } as KubernetesObject,
+      FIELD_MANAGER,
+    );
+  }
+
+  private async writeBindingStatuses(bindings: TopicBinding[], verdicts: ReturnType<typeof resolveBindings<TopicBinding>>['verdicts']) {
+    for (const b of bindings) {
+      const verdict = verdicts.get(b)!;
+      const status = bindingStatus(b, verdict, this.now());
+      if (sameStatus(b.status, status)) continue;
+      const previous = b.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+      try {
+        await this.deps.rest.apply(
+          resourcePath(RESOURCES.topicBinding, b.metadata.namespace!, b.metadata.name!, 'status'),
+          { apiVersion: b.apiVersion, kind: b.kind, metadata: { name: b.metadata.name, namespace: b.metadata.namespace }, status } as KubernetesObject,
+          FIELD_MANAGER,
+        );
+      } catch (err) {
+        if (isNotFound(err)) continue; // deleted meanwhile
+        throw err;
+      }
+      if (previous !== verdict.state) {
+        await this.deps.events.record(regardingOf(b), verdict.state === 'Bound' ? 'Normal' : 'Warning', verdict.state, verdict.message);
+      }
+    }
+  }
+}
+
+function regardingOf(obj: MqttBridge | TopicBinding) {
+  return { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name!, namespace: obj.metadata.namespace!, uid: obj.metadata.uid };
+}

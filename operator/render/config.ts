@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
+import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type TopicBinding } from '../api/types.js';
+import { HTTP_PORT } from './names.js';
+
+/** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings. */
+export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicBinding[]) {
+  const { spec } = bridge;
+  const ns = bridge.metadata.namespace!;
+  const name = bridge.metadata.name!;
+  const mqtt = { ...MQTT_BRIDGE_DEFAULTS.mqtt, ...spec.mqtt };
+  return {
+    bridge: { name: `${name}.${ns}` },
+    mqtt: {
+      port: mqtt.port,
+      maxPayloadBytes: mqtt.maxPayloadBytes,
+      maxTopicLength: mqtt.maxTopicLength,
+      maxClientIdLength: mqtt.maxClientIdLength,
+      uplinkTimeoutMs: mqtt.uplinkTimeoutMs,
+    },
+    http: { port: HTTP_PORT },
+    rocketmq: {
+      endpoints: spec.rocketmq.endpoints,
+      namespace: spec.rocketmq.namespace ?? '',
+      consumerGroup: spec.rocketmq.consumerGroup ?? defaultConsumerGroup(ns, name),
+    },
+    bindings: bindings.map((b) => ({
+      mqttParentTopic: b.spec.mqttParentTopic,
+      rocketmqTopic: b.spec.rocketmqTopic,
+      direction: b.spec.direction ?? 'Bidirectional',
+      defaultQos: b.spec.defaultQos ?? 1,
+    })),
+    log: { level: spec.logLevel ?? MQTT_BRIDGE_DEFAULTS.logLevel },
+  };
+}
+
+export type RenderedConfig = ReturnType<typeof renderBridgeConfig>;
+
+export function defaultConsumerGroup(namespace: string, name: string): string {
+  return `mqbridge-${namespace}-${name}`.replace(/[^%|A-Za-z0-9_-]/g, '-').slice(0, 127);
+}
+
+export function configText(config: RenderedConfig): string {
+  return stringify(config);
+}
+
+/**
+ * Hash of the settings a running bridge cannot take over live. It goes into the pod
+ * template, so changing them rolls the pods; bindings and the log level are hot-reloaded
+ * from the mounted ConfigMap and change no pod.
+ */
+export function restartHash(config: RenderedConfig): string {
+  const { bindings: _bindings, log: _log, ...restartOnly } = config;
+  return createHash('sha256').update(JSON.stringify(restartOnly)).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,165 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { MQTT_BRIDGE_DEFAULTS, type MqttBridge } from '../api/types.js';
+import { RESOURCES, apiVersionOf } from '../k8s/paths.js';
+import { configText, restartHash, type RenderedConfig } from './config.js';
+import {
+  CONFIG_DIR,
+  CONFIG_FILE,
+  CONFIG_HASH_ANNOTATION,
+  HTTP_PORT,
+  metadataFor,
+  objectNames,
+  selectorLabels,
+  type BridgeRef,
+} from './names.js';
+
+export interface RenderOptions {
+  /** Image used when the MqttBridge names none. */
+  defaultImage: string;
+}
+
+/** Every object the operator owns for one MqttBridge, in apply order. */
+export function renderObjects(bridge: MqttBridge, config: RenderedConfig, opts: RenderOptions): KubernetesObject[] {
+  const owner: BridgeRef = {
+    name: bridge.metadata.name!,
+    namespace: bridge.metadata.namespace!,
+    uid: bridge.metadata.uid!,
+    apiVersion: bridge.apiVersion,
+    kind: bridge.kind,
+  };
+  const objects = [serviceAccount(owner), configMap(owner, config), deployment(bridge, owner, config, opts), service(bridge, owner, config), pdb(owner)];
+  const hpa = autoscaler(bridge, owner);
+  return hpa ? [...objects, hpa] : objects;
+}
+
+function serviceAccount(owner: BridgeRef): KubernetesObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: metadataFor(owner, objectNames(owner.name).serviceAccount),
+    // The bridge never talks to the API server.
+    automountServiceAccountToken: false,
+  } as KubernetesObject;
+}
+
+function configMap(owner: BridgeRef, config: RenderedConfig): KubernetesObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: metadataFor(owner, objectNames(owner.name).configMap),
+    data: { [CONFIG_FILE]: configText(config) },
+  } as KubernetesObject;
+}
+
+function credentialsEnv(bridge: MqttBridge) {
+  const secret = bridge.spec.rocketmq.credentialsSecret;
+  if (!secret) return [];
+  const defaults = MQTT_BRIDGE_DEFAULTS.rocketmq.credentialsSecret;
+  const ref = (key: string) => ({ valueFrom: { secretKeyRef: { name: secret.name, key } } });
+  return [
+    { name: 'ROCKETMQ_ACCESS_KEY', ...ref(secret.accessKeyKey ?? defaults.accessKeyKey) },
+    { name: 'ROCKETMQ_SECRET_KEY', ...ref(secret.secretKeyKey ?? defaults.secretKeyKey) },
+  ];
+}
+
+function deployment(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig, opts: RenderOptions): KubernetesObject {
+  const { spec } = bridge;
+  const names = objectNames(owner.name);
+  const container = {
+    name: 'bridge',
+    image: spec.image ?? opts.defaultImage,
+    ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+    args: ['--config', `${CONFIG_DIR}/${CONFIG_FILE}`],
+    ports: [
+      { name: 'mqtt', containerPort: config.mqtt.port, protocol: 'TCP' },
+      { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' },
+    ],
+    // The API server drops empty lists; rendering none keeps live and desired comparable.
+    ...(bridge.spec.rocketmq.credentialsSecret ? { env: credentialsEnv(bridge) } : {}),
+    readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
+    livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
+    ...(spec.resources ? { resources: spec.resources } : {}),
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }],
+  };
+  return {
+    apiVersion: apiVersionOf(RESOURCES.deployment),
+    kind: 'Deployment',
+    metadata: metadataFor(owner, names.deployment),
+    spec: {
+      // With autoscaling the HPA owns replicas; not setting the field leaves it to it.
+      ...(spec.autoscaling ? {} : { replicas: spec.replicas ?? MQTT_BRIDGE_DEFAULTS.replicas }),
+      selector: { matchLabels: selectorLabels(owner.name) },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: {
+          labels: selectorLabels(owner.name),
+          annotations: { ...spec.podAnnotations, [CONFIG_HASH_ANNOTATION]: restartHash(config) },
+        },
+        spec: {
+          serviceAccountName: names.serviceAccount,
+          automountServiceAccountToken: false,
+          // Above the bridge's own shutdown grace (20 s) so in-flight sends can finish.
+          terminationGracePeriodSeconds: 30,
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [container],
+          volumes: [{ name: 'config', configMap: { name: names.configMap } }],
+          ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+          ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+          ...(spec.affinity ? { affinity: spec.affinity } : {}),
+        },
+      },
+    },
+  } as KubernetesObject;
+}
+
+function service(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig): KubernetesObject {
+  const svc = bridge.spec.service ?? {};
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadataFor(owner, objectNames(owner.name).service, svc.annotations ? { annotations: svc.annotations } : {}),
+    spec: {
+      type: svc.type ?? MQTT_BRIDGE_DEFAULTS.service.type,
+      selector: selectorLabels(owner.name),
+      ports: [{ name: 'mqtt', port: config.mqtt.port, targetPort: 'mqtt', protocol: 'TCP', ...(svc.nodePort ? { nodePort: svc.nodePort } : {}) }],
+    },
+  } as KubernetesObject;
+}
+
+function pdb(owner: BridgeRef): KubernetesObject {
+  return {
+    apiVersion: apiVersionOf(RESOURCES.pdb),
+    kind: 'PodDisruptionBudget',
+    metadata: metadataFor(owner, objectNames(owner.name).pdb),
+    // One pod at a time: its devices reconnect to the others before the next one goes.
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(owner.name) } },
+  } as KubernetesObject;
+}
+
+function autoscaler(bridge: MqttBridge, owner: BridgeRef): KubernetesObject | undefined {
+  const a = bridge.spec.autoscaling;
+  if (!a) return undefined;
+  const defaults = MQTT_BRIDGE_DEFAULTS.autoscaling;
+  return {
+    apiVersion: apiVersionOf(RESOURCES.hpa),
+    kind: 'HorizontalPodAutoscaler',
+    metadata: metadataFor(owner, objectNames(owner.name).hpa),
+    spec: {
+      scaleTargetRef: { apiVersion: apiVersionOf(RESOURCES.deployment), kind: 'Deployment', name: objectNames(owner.name).deployment },
+      minReplicas: a.minReplicas ?? defaults.minReplicas,
+      maxReplicas: a.maxReplicas,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage ?? defaults.targetCPUUtilizationPercentage } },
+        },
+      ],
+    },
+  } as KubernetesObject;
+}
