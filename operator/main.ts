@@ -103,11 +103,14 @@ async function main(): Promise<void> {
   server.listen(opts.httpPort, () => log.info({ port: (server.address() as { port: number }).port, identity }, 'operator http listening'));
 
   let stopping = false;
+  let election: Promise<unknown> = Promise.resolve();
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     elector?.stop();
     await manager.stop();
+    // Releasing the lease lets another replica lead at once instead of after it expires.
+    await election;
     await topics.close();
     server.close();
     log.info('operator stopped');
@@ -124,7 +127,9 @@ async function main(): Promise<void> {
     manager.start(reconciler);
   };
   if (!elector) return lead();
-  const result = await elector.run(lead);
+  const running = elector.run(lead);
+  election = running;
+  const result = await running;
   metrics.leader.set(0);
   // Like controller-runtime: a replica that lost the lease exits and starts over as a candidate.
   if (result === 'lost') await shutdown(1);

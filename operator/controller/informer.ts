@@ -39,11 +39,12 @@ export function watchResource<T extends KubernetesObject>(
     delay = Math.min(delay * 2, 30_000);
   });
   const synced = startUntilListed(informer, log, path, () => stopped);
+  const stopInformer = informer.stop.bind(informer);
   return Object.assign(informer, {
     synced,
     stop: async () => {
       stopped = true;
-      await informer.stop();
+      await stopInformer();
     },
   }) as unknown as WatchedCache<T>;
 }

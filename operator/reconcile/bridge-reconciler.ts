@@ -9,7 +9,7 @@ import { renderObjects, type RenderOptions } from '../render/objects.js';
 import type { TopicChecker } from '../rocketmq/topic-checker.js';
 import { bindingStatus, sameStatus } from './binding-status.js';
 import { bridgeStatus, type ApplyOutcome, type DeploymentState } from './bridge-status.js';
-import { comparable, containsDesired } from './drift.js';
+import { comparable, containsDesired, ownsFieldsNoLongerDesired } from './drift.js';
 import type { EventRecorder } from './events.js';
 import { resolveBindings, type TopicExistence } from './resolve-bindings.js';
 
@@ -95,7 +95,7 @@ export class BridgeReconciler {
     const ns = obj.metadata!.namespace!;
     const name = obj.metadata!.name!;
     const cached = this.deps.caches.owned.get(obj.kind!)?.get(name, ns);
-    if (cached && containsDesired(cached, comparable(obj as never))) return;
+    if (cached && containsDesired(cached, comparable(obj as never)) && !ownsFieldsNoLongerDesired(cached, obj, FIELD_MANAGER)) return;
     await this.deps.rest.apply(resourcePath(type, ns, name), obj, FIELD_MANAGER);
     this.deps.log.info({ bridge: bridge.metadata.name, kind: obj.kind, name }, cached ? 'updated' : 'created');
     await this.deps.events.record(regardingOf(bridge), 'Normal', cached ? 'Updated' : 'Created', `${cached ? 'updated' : 'created'} ${obj.kind} ${name}`);

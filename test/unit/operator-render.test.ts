@@ -1,0 +1,73 @@
+import { parse } from 'yaml';
+import type { MqttBridge, TopicBinding } from '../../operator/api/types.js';
+import { configText, defaultConsumerGroup, renderBridgeConfig, restartHash } from '../../operator/render/config.js';
+import { renderObjects } from '../../operator/render/objects.js';
+import { parseConfigText } from '../../bridge/config/load.js';
+
+const bridge = (spec: Partial<MqttBridge['spec']> = {}): MqttBridge => ({
+  apiVersion: 'mqbridge.dev/v1alpha1',
+  kind: 'MqttBridge',
+  metadata: { name: 'edge', namespace: 'iot', uid: 'u-1', generation: 1 },
+  spec: { rocketmq: { endpoints: 'proxy:8081' }, ...spec },
+});
+const binding = (name: string, parent: string, extra: Partial<TopicBinding['spec']> = {}): TopicBinding => ({
+  apiVersion: 'mqbridge.dev/v1alpha1',
+  kind: 'TopicBinding',
+  metadata: { name, namespace: 'iot' },
+  spec: { bridge: 'edge', mqttParentTopic: parent, rocketmqTopic: parent.toUpperCase(), ...extra },
+});
+
+describe('renderBridgeConfig', () => {
+  test('the rendered file is a valid bridge config with the bindings and defaults', () => {
+    const cfg = renderBridgeConfig(bridge({ mqtt: { port: 1884 } }), [binding('a', 'sensors'), binding('b', 'cmds', { direction: 'RocketmqToMqtt', defaultQos: 0 })]);
+    const parsed = parseConfigText(configText(cfg));
+    expect(parsed.bridge.name).toBe('edge.iot');
+    expect(parsed.mqtt.port).toBe(1884);
+    expect(parsed.rocketmq).toMatchObject({ endpoints: 'proxy:8081', consumerGroup: 'mqbridge-iot-edge' });
+    expect(parsed.bindings).toEqual([
+      { mqttParentTopic: 'sensors', rocketmqTopic: 'SENSORS', direction: 'Bidirectional', defaultQos: 1 },
+      { mqttParentTopic: 'cmds', rocketmqTopic: 'CMDS', direction: 'RocketmqToMqtt', defaultQos: 0 },
+    ]);
+  });
+
+  test.each([
+    ['a binding added', (b: MqttBridge) => renderBridgeConfig(b, [binding('a', 'sensors'), binding('c', 'more')]), false],
+    ['the log level', (b: MqttBridge) => renderBridgeConfig({ ...b, spec: { ...b.spec, logLevel: 'debug' } }, [binding('a', 'sensors')]), false],
+    ['the payload limit', (b: MqttBridge) => renderBridgeConfig({ ...b, spec: { ...b.spec, mqtt: { maxPayloadBytes: 10 } } }, [binding('a', 'sensors')]), true],
+    ['the endpoints', (b: MqttBridge) => renderBridgeConfig({ ...b, spec: { ...b.spec, rocketmq: { endpoints: 'other:8081' } } }, [binding('a', 'sensors')]), true],
+  ])('changing %s changes the restart hash: %s', (_name, change, changes) => {
+    const base = renderBridgeConfig(bridge(), [binding('a', 'sensors')]);
+    expect(restartHash(change(bridge())) !== restartHash(base)).toBe(changes);
+  });
+
+  test('default consumer group is a valid RocketMQ group name', () => {
+    expect(defaultConsumerGroup('my.ns', 'br')).toBe('mqbridge-my-ns-br');
+  });
+});
+
+describe('renderObjects', () => {
+  const kinds = (b: MqttBridge) => renderObjects(b, renderBridgeConfig(b, []), { defaultImage: 'img:1' }).map((o) => o.kind);
+
+  test('without autoscaling: ServiceAccount, ConfigMap, Deployment, Service, PDB; with it an HPA too', () => {
+    expect(kinds(bridge())).toEqual(['ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget']);
+    expect(kinds(bridge({ autoscaling: { maxReplicas: 3 } }))).toContain('HorizontalPodAutoscaler');
+  });
+
+  test('every object is owned by the MqttBridge as its controller', () => {
+    for (const o of renderObjects(bridge(), renderBridgeConfig(bridge(), []), { defaultImage: 'img:1' })) {
+      expect(o.metadata!.ownerReferences).toEqual([{ apiVersion: 'mqbridge.dev/v1alpha1', kind: 'MqttBridge', name: 'edge', uid: 'u-1', controller: true, blockOwnerDeletion: true }]);
+      expect(o.metadata!.labels).toMatchObject({ 'mqbridge.dev/bridge': 'edge', 'app.kubernetes.io/managed-by': 'mqbridge-operator' });
+    }
+  });
+
+  test('the Deployment leaves replicas to the HPA when autoscaling is on', () => {
+    const dep = (b: MqttBridge) => renderObjects(b, renderBridgeConfig(b, []), { defaultImage: 'img:1' }).find((o) => o.kind === 'Deployment') as unknown as { spec: Record<string, unknown> };
+    expect(dep(bridge({ replicas: 4 })).spec.replicas).toBe(4);
+    expect('replicas' in dep(bridge({ replicas: 4, autoscaling: { maxReplicas: 5 } })).spec).toBe(false);
+  });
+
+  test('the ConfigMap carries the rendered file', () => {
+    const cm = renderObjects(bridge(), renderBridgeConfig(bridge(), [binding('a', 'sensors')]), { defaultImage: 'img:1' }).find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
+    expect(parse(cm.data['bridge.yaml']!).bindings).toHaveLength(1);
+  });
+});
