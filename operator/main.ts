@@ -100,6 +100,10 @@ async function main(): Promise<void> {
     else if (path === '/metrics') metrics.registry.metrics().then((t) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(t));
     else res.writeHead(404).end();
   });
+  server.on('error', (err) => {
+    log.fatal({ port: opts.httpPort, err: err.message }, 'cannot serve /metrics and /healthz');
+    process.exit(1);
+  });
   server.listen(opts.httpPort, () => log.info({ port: (server.address() as { port: number }).port, identity }, 'operator http listening'));
 
   let stopping = false;

@@ -13,8 +13,16 @@ export RMQ_BROKER_PORT=${RMQ_BROKER_PORT:-20921}
 export RMQ_PROXY_PORT=${RMQ_PROXY_PORT:-18091}
 export RMQ_PROXY_REMOTING_PORT=${RMQ_PROXY_REMOTING_PORT:-18090}
 export MQBRIDGE_TEST_ROCKETMQ=127.0.0.1:$RMQ_PROXY_PORT
+# Likewise for the API server.
+export KUBE_DIR=${KUBE_DIR:-$ROOT/.run/test-kube}
+export KUBE_API_PORT=${KUBE_API_PORT:-16444}
+export KUBE_ETCD_PORT=${KUBE_ETCD_PORT:-12381}
+export KUBE_ETCD_PEER_PORT=${KUBE_ETCD_PEER_PORT:-12382}
+export KUBE_KCM_PORT=${KUBE_KCM_PORT:-16258}
+export KUBECONFIG=$KUBE_DIR/kubeconfig
 RESULTS=$ROOT/.run/test-results
 RMQ=test/env/rocketmq.sh
+KUBE=test/env/kube.sh
 
 # Topics and consumer groups the integration tests use (test/integration/support/env.ts).
 TEST_TOPICS=(IT_NORMAL:NORMAL IT_FIFO:FIFO IT_DOWN:NORMAL IT_P2P:NORMAL IT_FAULT:NORMAL IT_RELOAD:NORMAL)
@@ -39,6 +47,9 @@ ensure_tools() {
   command -v mosquitto_pub >/dev/null || apt_install mosquitto-clients
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
+  command -v openssl >/dev/null || apt_install openssl
+  command -v go >/dev/null || [[ -x /usr/local/go/bin/go ]] ||
+    { echo "Go >= 1.24 is needed to build kube-apiserver and etcd for the tests" >&2; exit 1; }
 }
 
 ensure_node_modules() {
@@ -72,8 +83,9 @@ summary() {
 
 stop_services() {
   local rc=$?
-  step "stopping RocketMQ"
+  step "stopping RocketMQ and the API server"
   bash "$RMQ" stop --kill || true
+  bash "$KUBE" stop --kill || true
   summary || true
   exit "$rc"
 }
@@ -90,16 +102,34 @@ main() {
   step "unit tests"
   jest unit
 
-  step "starting RocketMQ (name server, broker, gRPC proxy)"
+  step "building kube-apiserver, etcd, kubectl, kube-controller-manager and helm (cached after the first run)"
+  bash "$KUBE" build
+  bash test/env/helm.sh build
+  MQBRIDGE_HELM=$(bash test/env/helm.sh path)
+  export MQBRIDGE_HELM
+
   trap stop_services EXIT
+  step "starting RocketMQ (name server, broker, gRPC proxy)"
   bash "$RMQ" stop --kill >/dev/null 2>&1 || true
   rm -rf "$RMQ_DIR"
   bash "$RMQ" start
   bash "$RMQ" create-topic "${TEST_TOPICS[@]}"
   bash "$RMQ" create-group "${TEST_GROUPS[@]}"
 
-  step "integration tests against the real RocketMQ"
+  step "starting kube-apiserver and etcd"
+  bash "$KUBE" stop --kill >/dev/null 2>&1 || true
+  rm -rf "$KUBE_DIR"
+  bash "$KUBE" start
+  # CRDs first: the garbage collector picks up resource types present when it starts at once.
+  bash "$KUBE" kubectl apply --server-side -f crds/
+  bash "$KUBE" start --with-gc
+
+  step "integration tests against the real RocketMQ and API server"
   jest integration --runInBand --testTimeout=120000 --forceExit
+
+  step "npm run demo, end to end (then stopped)"
+  bash demo/run.sh
+  bash demo/run.sh stop
 }
 
 main "$@"

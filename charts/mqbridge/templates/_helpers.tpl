@@ -1,0 +1,81 @@
+{{/* Chart name, at most 63 characters. */}}
+{{- define "mqbridge.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release-scoped name of the operator's objects: the release name if it contains the chart name. */}}
+{{- define "mqbridge.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mqbridge.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "mqbridge.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mqbridge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "mqbridge.labels" -}}
+{{ include "mqbridge.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ include "mqbridge.chart" . }}
+{{- end -}}
+
+{{- define "mqbridge.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "mqbridge.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mqbridge.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{- define "mqbridge.bridgeImage" -}}
+{{- printf "%s:%s" .Values.bridgeImage.repository (.Values.bridgeImage.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/*
+What the operator does in each watched namespace (or cluster-wide): read the two custom
+resources, write their status, own the bridge objects, record events. Keep in step with
+operator/k8s/paths.ts; test/integration/chart.test.ts checks the exact set.
+*/}}
+{{- define "mqbridge.operatorRules" -}}
+- apiGroups: ["mqbridge.dev"]
+  resources: ["mqttbridges", "topicbindings"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["mqbridge.dev"]
+  resources: ["mqttbridges/status", "topicbindings/status"]
+  verbs: ["get", "patch", "update"]
+# Owned objects carry ownerReferences with blockOwnerDeletion: true; where the
+# OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift, hardened clusters)
+# setting that needs update on the owner's finalizers subresource.
+- apiGroups: ["mqbridge.dev"]
+  resources: ["mqttbridges/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["configmaps", "services", "serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
