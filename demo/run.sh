@@ -88,7 +88,7 @@ step "a message each way"
 node dist/demo/show.js
 
 step "ready"
-KUBECTL=$(ls "${MQBRIDGE_CACHE:-$HOME/.cache/mqbridge}"/kube/*/bin/kubectl | head -1)
+KUBECTL=$(find "${MQBRIDGE_CACHE:-$HOME/.cache/mqbridge}/kube" -path "*/bin/kubectl" | head -1)
 cat <<EOT
 The demo keeps running. Try it by hand:
 

@@ -22,10 +22,9 @@ BIN_DIR=$CACHE_DIR/bin
 HELM_BIN=$BIN_DIR/helm
 HELM_BUILD_JOBS=${HELM_BUILD_JOBS:-2}
 
-say() { printf '[helm] %s\n' "$*"; }
-die() { printf '[helm] error: %s\n' "$*" >&2; exit 1; }
-now_ms() { date +%s%3N; }
-since() { local d=$(( $(now_ms) - $1 )); printf '%d.%ds' $((d / 1000)) $(((d % 1000) / 100)); }
+LOG_TAG=helm
+# shellcheck source=test/env/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 go_bin() {
   if [[ -n ${GO:-} ]]; then echo "$GO"
@@ -104,7 +103,6 @@ cmd_path() {
   echo "$HELM_BIN"
 }
 
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 main() {
   local cmd=${1:-}

@@ -72,14 +72,9 @@ K8S_BINARIES=(kube-apiserver kubectl kube-controller-manager)
 
 # ---------------------------------------------------------------------------------- helpers
 
-say() { printf '[kube] %s\n' "$*"; }
-die() { printf '[kube] error: %s\n' "$*" >&2; exit 1; }
-now_ms() { date +%s%3N; }
-# Seconds since a now_ms timestamp, with one decimal.
-since() { local d=$(( $(now_ms) - $1 )); printf '%d.%ds' $((d / 1000)) $(((d % 1000) / 100)); }
-
-# True if something accepts TCP connections on 127.0.0.1:$1.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+LOG_TAG=kube
+# shellcheck source=test/env/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 go_bin() {
   if [[ -n ${GO:-} ]]; then echo "$GO"
@@ -115,11 +110,11 @@ running_pid() {
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  exe=${exe% (deleted)} # the binary may have been rebuilt while it runs
   [[ ${exe##*/} == "$1" ]] || return 1
   echo "$pid"
 }
 
-rss_mb() { ps -o rss= -p "$1" | awk '{printf "%d", $1 / 1024}'; }
 
 # curl as the admin user (client cert in system:masters).
 admin_curl() {
@@ -486,24 +481,12 @@ cmd_start() {
 # SIGTERM lets the apiserver drain requests and etcd close its WAL cleanly; SIGKILL after
 # KUBE_STOP_TIMEOUT seconds so a hung process can't block a test run.
 stop_one() {
-  local name=$1 signal=${2:-TERM} pid t0
+  local name=$1 signal=${2:-TERM} pid
   if ! pid=$(running_pid "$name"); then
     rm -f "$(pid_file "$name")"
     return 0
   fi
-  t0=$(now_ms)
-  kill "-$signal" "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + KUBE_STOP_TIMEOUT)) killed=0
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline && !killed)); then
-      say "$name (pid $pid) still running after ${KUBE_STOP_TIMEOUT}s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      killed=1
-    fi
-    sleep 0.1
-  done
-  rm -f "$(pid_file "$name")"
-  say "$name stopped (pid $pid) in $(since "$t0")"
+  stop_pid "$name" "$pid" "$KUBE_STOP_TIMEOUT" "$signal" "$(pid_file "$name")"
 }
 
 cmd_stop() {
@@ -612,7 +595,6 @@ cmd_kubectl() {
 
 # ------------------------------------------------------------------------------------- main
 
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 main() {
   local cmd=${1:-}

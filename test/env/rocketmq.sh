@@ -78,14 +78,9 @@ JDK_OPENS=(
 
 # ---------------------------------------------------------------------------------- helpers
 
-say() { printf '[rocketmq] %s\n' "$*"; }
-die() { printf '[rocketmq] error: %s\n' "$*" >&2; exit 1; }
-now_ms() { date +%s%3N; }
-# Seconds since a now_ms timestamp, with one decimal.
-since() { local d=$(( $(now_ms) - $1 )); printf '%d.%ds' $((d / 1000)) $(((d % 1000) / 100)); }
-
-# True if something accepts TCP connections on 127.0.0.1:$1.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+LOG_TAG=rocketmq
+# shellcheck source=test/env/lib.sh
+source "$HERE/lib.sh"
 
 pid_file() { echo "$RMQ_DIR/$1.pid"; }
 
@@ -379,25 +374,13 @@ fail_with_logs() {
 # client streams); SIGKILL after RMQ_STOP_TIMEOUT seconds so a hung JVM can't block a test run.
 # With signal KILL it is a crash right away (the store recovers on the next start).
 stop_role() {
-  local role=$1 label=$2 signal=${3:-TERM} pid t0
+  local role=$1 label=$2 signal=${3:-TERM} pid
   if ! pid=$(running_pid "$role"); then
     say "$label not running"
     rm -f "$(pid_file "$role")"
     return 0
   fi
-  t0=$(now_ms)
-  kill "-$signal" "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + RMQ_STOP_TIMEOUT)) killed=0
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline && !killed)); then
-      say "$label (pid $pid) still running after ${RMQ_STOP_TIMEOUT}s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      killed=1
-    fi
-    sleep 0.1
-  done
-  rm -f "$(pid_file "$role")"
-  say "$label stopped (pid $pid) in $(since "$t0")"
+  stop_pid "$label" "$pid" "$RMQ_STOP_TIMEOUT" "$signal" "$(pid_file "$role")"
 }
 
 cmd_start() {
@@ -451,7 +434,6 @@ cmd_status() {
   return $ok
 }
 
-rss_mb() { ps -o rss= -p "$1" | awk '{printf "%d", $1 / 1024}'; }
 
 # ------------------------------------------------------------------------------------- logs
 
@@ -588,7 +570,6 @@ cmd_create_group() {
 
 # ------------------------------------------------------------------------------------- main
 
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 main() {
   local cmd=${1:-}

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { GROUPS, ROCKETMQ_ENDPOINT, TOPICS, sleep, waitFor } from './support/env.js';
-import { Kube, RESOURCES, createNamespace, installCrds } from './support/kube.js';
+import { KUBE_SCRIPT, Kube, RESOURCES, createNamespace, installCrds } from './support/kube.js';
 import { startOperator, type OperatorProcess } from './support/operator.js';
 
 let kube: Kube;
@@ -71,3 +73,22 @@ test('two operators with leader election: one leads, the other takes over when i
   await waitFor('c leads', async () => ((await c.metric('mqbridge_operator_leader')) === 1 ? true : undefined), 20_000);
   console.info(`leader handover after a clean stop: ${Date.now() - handedOver} ms`);
 });
+
+test('the operator survives an API server restart: its watches come back and it reconciles again', async () => {
+  const op = await operator();
+  await waitFor('synced', async () => ((await op.metric('mqbridge_operator_reconciles_total')) > 0 ? true : undefined), 30_000);
+  await restartApiServer();
+  await kube.binding('hab-restart', { bridge: 'hab', mqttParentTopic: 'restarted', rocketmqTopic: TOPICS.normal, direction: 'MqttToRocketmq' });
+  // The binding is new: the operator can only learn of it through a watch that came back.
+  await waitFor('reconciled after the restart', async () => ((await boundParents('hab')).includes('restarted') ? true : undefined), 60_000);
+  expect(op.logs.some((l) => l.msg === 'watch failed; restarting')).toBe(true);
+  expect(op.child.exitCode).toBeNull();
+});
+
+async function restartApiServer(): Promise<void> {
+  const run = promisify(execFile);
+  await run('bash', [KUBE_SCRIPT, 'stop'], { env: process.env, timeout: 120_000 });
+  await sleep(2_000);
+  await run('bash', [KUBE_SCRIPT, 'start'], { env: process.env, timeout: 180_000 });
+  await run('bash', [KUBE_SCRIPT, 'start', '--with-gc'], { env: process.env, timeout: 180_000 });
+}

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { kubeconfigPath } from './kube.js';
 import { waitFor } from './env.js';
+import { collectJsonLogs } from './process.js';
 
 const main = fileURLToPath(new URL('../../../operator/main.js', import.meta.url));
 
@@ -19,15 +20,7 @@ export async function startOperator(args: string[]): Promise<OperatorProcess> {
   const child = spawn(process.execPath, [main, '--kubeconfig', kubeconfigPath(), '--http-port', '0', '--log-level', 'info', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const logs: Record<string, unknown>[] = [];
-  let buffered = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  child.stderr!.on('data', (d: Buffer) => logs.push({ stderr: d.toString() }));
+  const logs = collectJsonLogs(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const listening = await waitFor('operator http', () => logs.find((l) => l.msg === 'operator http listening'), 30_000);
   const port = listening.port as number;

@@ -15,21 +15,34 @@ export interface BridgeProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `node dist/bridge/main.js --config <file>` as a real process, as a pod would. */
-export async function spawnBridge(config: unknown): Promise<BridgeProcess> {
-  const dir = await mkdtemp(join(tmpdir(), 'mqbridge-proc-'));
-  const path = join(dir, 'bridge.yaml');
-  await writeFile(path, stringify(config));
-  const child = spawn(process.execPath, [main, '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Collects a child's JSON log lines from stdout, and its stderr as `{ stderr }` entries. */
+export function collectJsonLogs(child: ChildProcess): Record<string, unknown>[] {
   const logs: Record<string, unknown>[] = [];
   let buffered = '';
   child.stdout!.on('data', (d: Buffer) => {
     buffered += d.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop()!;
-    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ stdout: line });
+      }
+    }
   });
   child.stderr!.on('data', (d: Buffer) => logs.push({ stderr: d.toString() }));
+  return logs;
+}
+
+/** Runs `node dist/bridge/main.js --config <file>` as a real process, as a pod would. */
+export async function spawnBridge(config: unknown): Promise<BridgeProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'mqbridge-proc-'));
+  const path = join(dir, 'bridge.yaml');
+  await writeFile(path, stringify(config));
+  const child = spawn(process.execPath, [main, '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs = collectJsonLogs(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const deadline = Date.now() + 30_000;
   for (;;) {
