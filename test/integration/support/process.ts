@@ -40,7 +40,8 @@ export function collectJsonLogs(child: ChildProcess): Record<string, unknown>[] 
 export async function spawnBridge(config: unknown): Promise<BridgeProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'mqbridge-proc-'));
   const path = join(dir, 'bridge.yaml');
-  await writeFile(path, stringify(config));
+  // Info level at least: the listening ports are read from the log.
+  await writeFile(path, stringify({ ...(config as object), log: { level: 'info' } }));
   const child = spawn(process.execPath, [main, '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs = collectJsonLogs(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
