@@ -1,5 +1,6 @@
 import type { AddressInfo, Server } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
+import type { SecureContextOptions } from 'node:tls';
 import type { Aedes } from 'aedes';
 import { consumerGroupOf, type BridgeConfig } from './config/schema.js';
 import { ConfigWatcher } from './config/watch.js';
@@ -7,7 +8,8 @@ import { DownlinkService } from './downlink/service.js';
 import { startHttpServer, type Readiness } from './http/server.js';
 import { BindingTable } from './mapping/bindings.js';
 import { createBroker } from './mqtt/broker.js';
-import { closeServer, listenTcp } from './mqtt/listeners.js';
+import { closeServer, listenTcp, listenTls, listenWs, listenWss } from './mqtt/listeners.js';
+import { TlsMaterial } from './mqtt/tls-material.js';
 import { createLogger, type Logger } from './observability/log.js';
 import { BridgeMetrics } from './observability/metrics.js';
 import { DownlinkConsumers } from './rocketmq/consumer.js';
@@ -33,6 +35,9 @@ export class Bridge {
   private watcher: ConfigWatcher | undefined;
   private mqttServer: Server | undefined;
   private httpServer: HttpServer | undefined;
+  /** Every MQTT listener by transport; all close on stop. */
+  private readonly listeners = new Map<'tcp' | 'tls' | 'ws' | 'wss', Server | HttpServer>();
+  private tls: TlsMaterial | undefined;
 
   readonly metrics = new BridgeMetrics();
   readonly log: Logger;
@@ -108,6 +113,8 @@ export class Bridge {
     void this.consumers.setTopics(this.table.downlinkByTopic().keys());
     this.httpServer = await startHttpServer(config.http.host, config.http.port, () => this.readiness(), metrics.registry);
     this.mqttServer = await listenTcp(this.aedes, mqtt.host, mqtt.port);
+    this.listeners.set('tcp', this.mqttServer);
+    await this.startSecondaryListeners();
     if (this.options.configPath) {
       const hash = ConfigWatcher.hash(this.options.configText ?? '');
       this.watcher = new ConfigWatcher(this.options.configPath, hash, config.reload.pollMs, {
@@ -119,7 +126,37 @@ export class Bridge {
       });
       this.watcher.start();
     }
-    log.info({ mqtt: this.mqttPort, http: this.httpPort, bindings: this.table.size }, 'bridge listening');
+    const ports = Object.fromEntries([...this.listeners].map(([name, server]) => [name, portOf(server)]));
+    log.info({ mqtt: this.mqttPort, http: this.httpPort, listeners: ports, bindings: this.table.size }, 'bridge listening');
+  }
+
+  /** TLS, WebSocket and secure WebSocket, as configured; TLS ones follow certificate renewals. */
+  private async startSecondaryListeners(): Promise<void> {
+    const { tls, websocket } = this.config;
+    const wantsWss = websocket.enabled && websocket.securePort !== undefined;
+    let ctx: SecureContextOptions = {};
+    if (tls.enabled || wantsWss) {
+      this.tls = new TlsMaterial({ certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile }, this.log);
+      ctx = await this.tls.load();
+      this.tls.watch(tls.reloadPollMs, (result) => this.metrics.tlsReloads.inc({ result }));
+    }
+    if (tls.enabled) {
+      const listener = await listenTls(this.aedes, tls.host, tls.port, ctx, tls.clientAuth);
+      this.tls!.onChange(listener.update);
+      this.listeners.set('tls', listener.server);
+    }
+    if (websocket.enabled) this.listeners.set('ws', await listenWs(this.aedes, websocket.host, websocket.port, websocket.path));
+    if (wantsWss) {
+      const listener = await listenWss(this.aedes, websocket.host, websocket.securePort!, websocket.path, ctx, tls.clientAuth);
+      this.tls!.onChange(listener.update);
+      this.listeners.set('wss', listener.server);
+    }
+  }
+
+  /** The bound port of a listener (useful with port 0), or 0 when it is not enabled. */
+  portOf(listener: 'tcp' | 'tls' | 'ws' | 'wss'): number {
+    const server = this.listeners.get(listener);
+    return server ? portOf(server) : 0;
   }
 
   get mqttPort(): number {
@@ -169,7 +206,8 @@ export class Bridge {
     const { log } = this;
     log.info({ inFlight: this.uplink.inFlight }, 'stopping: no new connections, finishing in-flight sends');
     this.watcher?.stop();
-    const listenerClosed = closeServer(this.mqttServer);
+    this.tls?.stop();
+    const listenerClosed = Promise.all([...this.listeners.values()].map((l) => closeServer(l)));
     await this.consumers.stop();
     await withTimeout(this.uplink.drain(), this.config.shutdown.graceMs);
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
@@ -179,6 +217,10 @@ export class Bridge {
     await closeServer(this.httpServer as unknown as Server);
     log.info('stopped');
   }
+}
+
+function portOf(server: Server | HttpServer): number {
+  return (server.address() as AddressInfo | null)?.port ?? 0;
 }
 
 const RELOADABLE = new Set(['bindings', 'log', 'reload']);

@@ -43,6 +43,26 @@ export const configSchema = z
         connectTimeoutMs: z.number().int().min(100).default(30_000),
       })
       .prefault({}),
+    tls: listenerSchema(8883)
+      .extend({
+        enabled: z.boolean().default(false),
+        /** PEM files, typically a mounted Secret; re-read when they change. */
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        /** CA bundle that client certificates must chain to (mTLS). */
+        caFile: z.string().min(1).optional(),
+        clientAuth: z.enum(['None', 'Optional', 'Require']).default('None'),
+        reloadPollMs: z.number().int().min(100).default(5_000),
+      })
+      .prefault({}),
+    websocket: listenerSchema(8083)
+      .extend({
+        enabled: z.boolean().default(false),
+        path: z.string().regex(/^\//, 'must start with /').default('/mqtt'),
+        /** MQTT over secure WebSocket on this port, with the certificate of `tls`. */
+        securePort: port.optional(),
+      })
+      .prefault({}),
     http: listenerSchema(9090).prefault({}),
     rocketmq: z
       .strictObject({
@@ -65,6 +85,15 @@ export const configSchema = z
     reload: z.strictObject({ pollMs: z.number().int().min(50).default(1_000) }).prefault({}),
   })
   .superRefine((cfg, ctx) => {
+    const needsCert = cfg.tls.enabled || (cfg.websocket.enabled && cfg.websocket.securePort !== undefined);
+    for (const key of ['certFile', 'keyFile'] as const) {
+      if (needsCert && !cfg.tls[key]) {
+        ctx.addIssue({ code: 'custom', path: ['tls', key], message: 'required when the TLS or secure WebSocket listener is enabled' });
+      }
+    }
+    if (cfg.tls.clientAuth !== 'None' && !cfg.tls.caFile) {
+      ctx.addIssue({ code: 'custom', path: ['tls', 'caFile'], message: `required when clientAuth is ${cfg.tls.clientAuth}` });
+    }
     const seen = new Map<string, number>();
     cfg.bindings.forEach((b, i) => {
       const first = seen.get(b.mqttParentTopic);

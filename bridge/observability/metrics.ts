@@ -95,6 +95,13 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly tlsReloads = new Counter({
+    name: 'mqbridge_tls_reloads_total',
+    help: 'TLS certificate reloads by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mqbridge_process_' });
   }

@@ -41,6 +41,9 @@ describe('operator on a real API server', () => {
       logLevel: 'debug',
     });
     await kube.binding('b1-sensors', { bridge: 'b1', mqttParentTopic: 'sensors', rocketmqTopic: TOPICS.normal });
+    await kube.waitReady(RESOURCES.topicBinding, 'b1-sensors', 'Bound');
+    await waitFor('the binding in the ConfigMap', async () => ((await configOf('b1').catch(() => undefined))?.bindings.length === 1 ? true : undefined));
+    await waitFor('status counts the binding', async () => ((await kube.get(RESOURCES.mqttBridge, 'b1')).status?.bindings === 1 ? true : undefined));
     await kube.waitReady(RESOURCES.mqttBridge, 'b1', 'RollingOut');
     const owner = { kind: 'MqttBridge', name: 'b1', uid: created.metadata!.uid, controller: true };
 

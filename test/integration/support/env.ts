@@ -30,6 +30,8 @@ export const GROUPS = {
   bridgeFaults: 'IT_BRIDGE_FAULTS',
   bridgeReload: 'IT_BRIDGE_RELOAD',
   bridgeSigterm: 'IT_BRIDGE_SIGTERM',
+  bridgeTls: 'IT_BRIDGE_TLS',
+  bridgeMtls: 'IT_BRIDGE_MTLS',
 } as const;
 
 export function uniqueId(prefix: string): string {
