@@ -368,9 +368,12 @@ fail_with_logs() {
 wait_until() {
   local name=$1 what=$2
   shift 2
-  local deadline=$((SECONDS + KUBE_READY_TIMEOUT))
+  local deadline=$((SECONDS + KUBE_READY_TIMEOUT)) pid
+  pid=$(<"$(pid_file "$name")")
   until "$@" >/dev/null 2>&1; do
-    running_pid "$name" >/dev/null || fail_with_logs "$name exited during start-up" "$name"
+    # kill -0, not running_pid: right after the spawn the process may not have exec'd the
+    # binary yet, so its executable's name would not match.
+    kill -0 "$pid" 2>/dev/null || fail_with_logs "$name exited during start-up" "$name"
     ((SECONDS < deadline)) || fail_with_logs "$name: no $what after ${KUBE_READY_TIMEOUT}s" "$name"
     sleep 0.2
   done

@@ -282,7 +282,8 @@ start_namesrv() {
     -c "$CONF_DIR/namesrv.conf"
   local deadline=$((SECONDS + RMQ_READY_TIMEOUT))
   until port_open "$RMQ_NAMESRV_PORT"; do
-    running_pid namesrv >/dev/null || fail_with_logs "name server exited during start-up" namesrv
+    # kill -0 on the spawned pid: until java has exec'd, the role marker is not in its arguments.
+    kill -0 "$(<"$(pid_file namesrv)")" 2>/dev/null || fail_with_logs "name server exited during start-up" namesrv
     ((SECONDS < deadline)) || fail_with_logs "name server not listening after ${RMQ_READY_TIMEOUT}s" namesrv
     sleep 0.2
   done
@@ -325,7 +326,7 @@ wait_proxy_ready() {
   local deadline=$((SECONDS + RMQ_READY_TIMEOUT))
   local stage="proxy start-up" nudge_at=0
   while :; do
-    running_pid proxy >/dev/null || fail_with_logs "proxy+broker exited during start-up" proxy
+    kill -0 "$(<"$(pid_file proxy)")" 2>/dev/null || fail_with_logs "proxy+broker exited during start-up" proxy
     ((SECONDS < deadline)) ||
       fail_with_logs "proxy+broker not ready after ${RMQ_READY_TIMEOUT}s (waiting for: $stage)" proxy
     case $stage in
