@@ -3,6 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { SecureContextOptions } from 'node:tls';
 import type { Aedes } from 'aedes';
 import { consumerGroupOf, type BridgeConfig } from './config/schema.js';
+import { AuthService } from './auth/service.js';
 import { ConfigWatcher } from './config/watch.js';
 import { DownlinkService } from './downlink/service.js';
 import { startHttpServer, type Readiness } from './http/server.js';
@@ -45,6 +46,7 @@ export class Bridge {
   private readonly producer: RocketmqProducer;
   private readonly uplink: UplinkService;
   private readonly consumers: DownlinkConsumers;
+  private readonly auth: AuthService;
   private aedes!: Aedes;
   private downlink!: DownlinkService;
 
@@ -67,6 +69,7 @@ export class Bridge {
       metrics: this.metrics,
       log: this.log,
     });
+    this.auth = new AuthService(config.auth, this.metrics, this.log);
     this.consumers = new DownlinkConsumers({
       settings: {
         consumerGroup: consumerGroupOf(config),
@@ -92,7 +95,9 @@ export class Bridge {
   private async startParts(): Promise<void> {
     const { config, metrics, log } = this;
     const { mqtt } = config;
+    await this.auth.start();
     this.aedes = await createBroker({
+      auth: this.auth,
       bindings: () => this.table,
       uplink: this.uplink,
       limits: { ...mqtt, maxPacketBytes: mqtt.maxPayloadBytes + 4 * mqtt.maxTopicLength + PACKET_OVERHEAD },
@@ -207,6 +212,7 @@ export class Bridge {
     log.info({ inFlight: this.uplink.inFlight }, 'stopping: no new connections, finishing in-flight sends');
     this.watcher?.stop();
     this.tls?.stop();
+    this.auth.stop();
     const listenerClosed = Promise.all([...this.listeners.values()].map((l) => closeServer(l)));
     await this.consumers.stop();
     await withTimeout(this.uplink.drain(), this.config.shutdown.graceMs);

@@ -63,6 +63,20 @@ export const configSchema = z
         securePort: port.optional(),
       })
       .prefault({}),
+    auth: z
+      .strictObject({
+        mode: z.enum(['None', 'Signature', 'Token', 'SignatureOrToken']).default('None'),
+        /** Devices name it in their username (`Signature|AccessKeyId|InstanceId`). */
+        instanceId: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 _ . -').optional(),
+        /** A directory with one file per access key: the file name is the AccessKeyId, its content the secret (a mounted Secret). */
+        accessKeysDir: z.string().min(1).optional(),
+        /** Optional: the GroupIDs each AccessKeyId may connect with. */
+        groupAllowList: z.record(z.string(), z.array(z.string().min(1)).min(1)).default({}),
+        /** Failed logins one source address may make per minute before it is refused outright. */
+        maxFailuresPerMinute: z.number().int().min(1).default(10),
+        reloadPollMs: z.number().int().min(100).default(2_000),
+      })
+      .prefault({}),
     http: listenerSchema(9090).prefault({}),
     rocketmq: z
       .strictObject({
@@ -85,6 +99,11 @@ export const configSchema = z
     reload: z.strictObject({ pollMs: z.number().int().min(50).default(1_000) }).prefault({}),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.auth.mode !== 'None') {
+      for (const key of ['instanceId', 'accessKeysDir'] as const) {
+        if (!cfg.auth[key]) ctx.addIssue({ code: 'custom', path: ['auth', key], message: `required when auth.mode is ${cfg.auth.mode}` });
+      }
+    }
     const needsCert = cfg.tls.enabled || (cfg.websocket.enabled && cfg.websocket.securePort !== undefined);
     for (const key of ['certFile', 'keyFile'] as const) {
       if (needsCert && !cfg.tls[key]) {

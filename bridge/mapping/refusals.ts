@@ -13,7 +13,8 @@ export type RefusalReason =
   | 'rocketmq_unavailable'
   | 'rocketmq_rejected'
   | 'invalid_downlink_message'
-  | 'p2p_target_offline';
+  | 'p2p_target_offline'
+  | 'not_authorized';
 
 export interface Refusal {
   ok: false;

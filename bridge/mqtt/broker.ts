@@ -1,4 +1,5 @@
 import { Aedes, type Client, type Subscription } from 'aedes';
+import type { AuthService } from '../auth/service.js';
 import type { BindingTable } from '../mapping/bindings.js';
 import type { RefusalReason } from '../mapping/refusals.js';
 import { p2pInboxFilter, shownTopicOf } from '../mapping/topics.js';
@@ -9,6 +10,7 @@ import { RefusedError, type UplinkService } from '../uplink/service.js';
 import { PacketTooLargeError, guardPacketSize } from './packet-guard.js';
 
 export interface BrokerDeps {
+  auth: AuthService;
   bindings: () => BindingTable;
   uplink: UplinkService;
   limits: UplinkLimits & { maxClientIdLength: number; maxPacketBytes: number; connectTimeoutMs: number };
@@ -18,18 +20,25 @@ export interface BrokerDeps {
 
 /** The embedded MQTT server, configured with the bridge's publish/subscribe policy. */
 export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
-  const { bindings, uplink, limits, metrics, log } = deps;
+  const { auth, bindings, uplink, limits, metrics, log } = deps;
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: limits.maxClientIdLength,
     connectTimeout: limits.connectTimeoutMs,
-    authenticate: (client, _username, _password, done) => {
+    authenticate: (client, username, password, done) => {
       // aedes checks the client id length for MQTT 3.1 only; the contract caps it at 64 for all.
-      if (client.id.length <= limits.maxClientIdLength) return done(null, true);
+      if (client.id.length <= limits.maxClientIdLength) return auth.authenticate(client, username, password, done);
       metrics.refused('client_id_too_long');
       log.warn({ clientId: client.id.slice(0, 80), limit: limits.maxClientIdLength }, 'CONNECT refused: client id too long');
       done(Object.assign(new Error('client id too long'), { returnCode: 2 as const }), false);
     },
-    authorizePublish: (client, packet, done) => uplink.authorizePublish(client, packet, done),
+    authorizePublish: (client, packet, done) => {
+      if (auth.isRenewal(packet)) return auth.renew(client, packet, done);
+      const denied = auth.publishRefusal(client, packet.topic);
+      if (!denied) return uplink.authorizePublish(client, packet, done);
+      metrics.refused('not_authorized');
+      log.warn({ clientId: client?.id, topic: packet.topic, detail: denied }, 'PUBLISH refused; disconnecting client');
+      done(new RefusedError({ ok: false, reason: 'not_authorized', detail: denied }));
+    },
     authorizeSubscribe: (client, sub, done) => authorizeSubscribe(client, sub, done),
     // P2P messages travel on the target's internal inbox topic; show the device the real one.
     authorizeForward: (_client, packet) => {
@@ -40,7 +49,9 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
 
   function authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
     if (sub.topic === p2pInboxFilter(client.id)) return done(null, sub);
-    const refusal = checkSubscribeFilter(bindings(), sub.topic, limits);
+    const refusal =
+      checkSubscribeFilter(bindings(), sub.topic, limits) ??
+      (auth.canSubscribe(client, sub.topic) ? undefined : ({ ok: false, reason: 'not_authorized', detail: `no R token covers ${sub.topic}` } as const));
     if (!refusal) return done(null, sub);
     metrics.refused(refusal.reason);
     log.warn({ clientId: client.id, filter: sub.topic, reason: refusal.reason, detail: refusal.detail }, 'SUBSCRIBE refused');
@@ -61,7 +72,10 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
       if (err) log.error({ clientId: client.id, err: err.message }, 'cannot subscribe the P2P inbox');
     });
   });
-  aedes.on('clientDisconnect', () => metrics.connections.set(aedes.connectedClients));
+  aedes.on('clientDisconnect', (client) => {
+    metrics.connections.set(aedes.connectedClients);
+    auth.forget(client);
+  });
   aedes.on('connackSent', (packet) => metrics.connects.inc({ result: connackResult(packet.returnCode ?? 0) }));
   aedes.on('clientError', (client, err) => onError(client, err));
   aedes.on('connectionError', (client, err) => onError(client, err));

@@ -95,6 +95,27 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly authFailures = new Counter({
+    name: 'mqbridge_auth_failures_total',
+    help: 'Refused logins and token uploads, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly authSuccesses = new Counter({
+    name: 'mqbridge_auth_successes_total',
+    help: 'Accepted logins by mode',
+    labelNames: ['mode'] as const,
+    registers: [this.registry],
+  });
+
+  readonly accessKeyReloads = new Counter({
+    name: 'mqbridge_access_key_reloads_total',
+    help: 'Access key reloads by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly tlsReloads = new Counter({
     name: 'mqbridge_tls_reloads_total',
     help: 'TLS certificate reloads by result',
