@@ -155,6 +155,10 @@ async function shutdown() {
   await Promise.all([...pods.values()].flat().map(stopPod));
   process.exit(0);
 }
+// Whatever ends this process, its pods must not outlive it.
+process.on('exit', () => {
+  for (const pod of [...pods.values()].flat()) if (pod.child.exitCode === null) pod.child.kill('SIGKILL');
+});
 process.on('SIGTERM', () => void shutdown());
 process.on('SIGINT', () => void shutdown());
 log('watching bridge Deployments (development tool: stands in for the kubelet)');

@@ -7,8 +7,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 DEMO_DIR=$ROOT/.run/demo
-export RMQ_DIR=$ROOT/.run/demo-rocketmq
-export KUBE_DIR=$ROOT/.run/demo-kube
+# Fixed ports (examples/quickstart.yaml names the RocketMQ endpoint), whatever the caller's
+# environment says: `npm test` runs the demo while its own test services still run.
+export RMQ_DIR=$ROOT/.run/demo-rocketmq RMQ_NAMESRV_PORT=19876 RMQ_BROKER_PORT=20911 RMQ_PROXY_PORT=18081 RMQ_PROXY_REMOTING_PORT=18080
+export KUBE_DIR=$ROOT/.run/demo-kube KUBE_API_PORT=16443 KUBE_ETCD_PORT=12379 KUBE_ETCD_PEER_PORT=12380 KUBE_KCM_PORT=16257
 export KUBECONFIG=$KUBE_DIR/kubeconfig
 RMQ=test/env/rocketmq.sh
 KUBE=test/env/kube.sh
@@ -27,7 +29,9 @@ stop_bg() {
   pid=$(cat "$DEMO_DIR/$name.pid")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    # The pod runner lets its bridge pods finish their graceful stop (up to ~25 s).
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$DEMO_DIR/$name.pid"
 }
@@ -42,6 +46,8 @@ start_bg() {
 
 stop_all() {
   stop_bg pod-runner
+  # Bridge pods of a pod runner that was killed outright.
+  pkill -f -- "--config $DEMO_DIR/pods/" 2>/dev/null || true
   stop_bg operator
   bash "$KUBE" stop || true
   bash "$RMQ" stop || true

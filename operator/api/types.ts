@@ -173,6 +173,35 @@ export interface ServiceSpec {
   nodePort?: number;
 }
 
+export interface SecretRef {
+  name: string;
+}
+
+/** Device authentication (docs/security.md). */
+export interface AuthSpec {
+  mode?: 'None' | 'Signature' | 'Token' | 'SignatureOrToken';
+  instanceId?: string;
+  /** Keys are AccessKeyIds, values their secrets. */
+  accessKeysSecret?: SecretRef;
+  groupAllowList?: Record<string, string[]>;
+  maxFailuresPerMinute?: number;
+}
+
+export interface TlsSpec {
+  enabled?: boolean;
+  port?: number;
+  /** kubernetes.io/tls Secret: tls.crt, tls.key, and ca.crt for client certificates. */
+  certificateSecret?: SecretRef;
+  clientAuth?: 'None' | 'Optional' | 'Require';
+}
+
+export interface WebsocketSpec {
+  enabled?: boolean;
+  port?: number;
+  path?: string;
+  securePort?: number;
+}
+
 export interface MqttBridgeSpec {
   /** 0-1000, default 1; also written through the scale subresource. */
   replicas?: number;
@@ -185,6 +214,9 @@ export interface MqttBridgeSpec {
   mqtt?: MqttSpec;
   /** The server defaults it to `{}` and fills in the fields' defaults. */
   service?: ServiceSpec;
+  auth?: AuthSpec;
+  tls?: TlsSpec;
+  websocket?: WebsocketSpec;
   /** Default info. */
   logLevel?: LogLevel;
   resources?: ResourceRequirements;
@@ -267,6 +299,9 @@ export const MQTT_BRIDGE_DEFAULTS = {
     uplinkTimeoutMs: 30000,
   },
   service: { type: 'ClusterIP' },
+  auth: { mode: 'None', maxFailuresPerMinute: 10 },
+  tls: { enabled: false, port: 8883, clientAuth: 'None' },
+  websocket: { enabled: false, port: 8083, path: '/mqtt' },
   logLevel: 'info',
 } as const satisfies {
   replicas: number;
@@ -274,6 +309,9 @@ export const MQTT_BRIDGE_DEFAULTS = {
   rocketmq: { credentialsSecret: Required<Omit<CredentialsSecretRef, 'name'>> };
   mqtt: Required<MqttSpec>;
   service: { type: ServiceType };
+  auth: Required<Pick<AuthSpec, 'mode' | 'maxFailuresPerMinute'>>;
+  tls: Required<Pick<TlsSpec, 'enabled' | 'port' | 'clientAuth'>>;
+  websocket: Required<Pick<WebsocketSpec, 'enabled' | 'port' | 'path'>>;
   logLevel: LogLevel;
 };
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type TopicBinding } from '../api/types.js';
-import { HTTP_PORT } from './names.js';
+import { ACCESS_KEYS_DIR, HTTP_PORT, TLS_DIR } from './names.js';
 
 /** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings. */
 export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicBinding[]) {
@@ -9,6 +9,12 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
   const ns = bridge.metadata.namespace!;
   const name = bridge.metadata.name!;
   const mqtt = { ...MQTT_BRIDGE_DEFAULTS.mqtt, ...spec.mqtt };
+  const tls = { ...MQTT_BRIDGE_DEFAULTS.tls, ...spec.tls };
+  const ws = { ...MQTT_BRIDGE_DEFAULTS.websocket, ...spec.websocket };
+  const auth = { ...MQTT_BRIDGE_DEFAULTS.auth, ...spec.auth };
+  const certificate = tls.certificateSecret
+    ? { certFile: `${TLS_DIR}/tls.crt`, keyFile: `${TLS_DIR}/tls.key`, ...(tls.clientAuth !== 'None' ? { caFile: `${TLS_DIR}/ca.crt` } : {}) }
+    : {};
   return {
     bridge: { name: `${name}.${ns}` },
     mqtt: {
@@ -17,6 +23,15 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
       maxTopicLength: mqtt.maxTopicLength,
       maxClientIdLength: mqtt.maxClientIdLength,
       uplinkTimeoutMs: mqtt.uplinkTimeoutMs,
+    },
+    tls: { enabled: tls.enabled, port: tls.port, clientAuth: tls.clientAuth, ...certificate },
+    websocket: { enabled: ws.enabled, port: ws.port, path: ws.path, ...(ws.securePort ? { securePort: ws.securePort } : {}) },
+    auth: {
+      mode: auth.mode,
+      ...(auth.instanceId ? { instanceId: auth.instanceId } : {}),
+      ...(auth.accessKeysSecret ? { accessKeysDir: ACCESS_KEYS_DIR } : {}),
+      groupAllowList: auth.groupAllowList ?? {},
+      maxFailuresPerMinute: auth.maxFailuresPerMinute,
     },
     http: { port: HTTP_PORT },
     rocketmq: {

@@ -8,6 +8,8 @@ export const CONFIG_HASH_ANNOTATION = 'mqbridge.dev/config-hash';
 export const CONFIG_FILE = 'bridge.yaml';
 export const CONFIG_DIR = '/etc/mqbridge';
 export const HTTP_PORT = 9090;
+export const ACCESS_KEYS_DIR = '/etc/mqbridge/access-keys';
+export const TLS_DIR = '/etc/mqbridge/tls';
 
 export interface BridgeRef {
   name: string;

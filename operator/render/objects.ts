@@ -3,7 +3,9 @@ import { MQTT_BRIDGE_DEFAULTS, type MqttBridge } from '../api/types.js';
 import { RESOURCES, apiVersionOf } from '../k8s/paths.js';
 import { configText, restartHash, type RenderedConfig } from './config.js';
 import {
+  ACCESS_KEYS_DIR,
   CONFIG_DIR,
+  TLS_DIR,
   CONFIG_FILE,
   CONFIG_HASH_ANNOTATION,
   HTTP_PORT,
@@ -70,10 +72,7 @@ function deployment(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig
     image: spec.image ?? opts.defaultImage,
     ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
     args: ['--config', `${CONFIG_DIR}/${CONFIG_FILE}`],
-    ports: [
-      { name: 'mqtt', containerPort: config.mqtt.port, protocol: 'TCP' },
-      { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' },
-    ],
+    ports: [...listenerPorts(config).map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })), { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' }],
     // The API server drops empty lists; rendering none keeps live and desired comparable.
     ...(bridge.spec.rocketmq.credentialsSecret ? { env: credentialsEnv(bridge) } : {}),
     readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
@@ -85,7 +84,7 @@ function deployment(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig
       runAsNonRoot: true,
       capabilities: { drop: ['ALL'] },
     },
-    volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }],
+    volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }, ...secretVolumes(bridge).map(({ name, mountPath }) => ({ name, mountPath, readOnly: true }))],
   };
   return {
     apiVersion: apiVersionOf(RESOURCES.deployment),
@@ -108,7 +107,7 @@ function deployment(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig
           terminationGracePeriodSeconds: 30,
           securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [container],
-          volumes: [{ name: 'config', configMap: { name: names.configMap } }],
+          volumes: [{ name: 'config', configMap: { name: names.configMap } }, ...secretVolumes(bridge).map(({ name, secretName }) => ({ name, secret: { secretName } }))],
           ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
           ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
           ...(spec.affinity ? { affinity: spec.affinity } : {}),
@@ -127,9 +126,34 @@ function service(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig): 
     spec: {
       type: svc.type ?? MQTT_BRIDGE_DEFAULTS.service.type,
       selector: selectorLabels(owner.name),
-      ports: [{ name: 'mqtt', port: config.mqtt.port, targetPort: 'mqtt', protocol: 'TCP', ...(svc.nodePort ? { nodePort: svc.nodePort } : {}) }],
+      ports: listenerPorts(config).map(({ name, port }) => ({
+        name,
+        port,
+        targetPort: name,
+        protocol: 'TCP',
+        ...(name === 'mqtt' && svc.nodePort ? { nodePort: svc.nodePort } : {}),
+      })),
     },
   } as KubernetesObject;
+}
+
+/** Every MQTT listener the bridge runs, exposed on the pod and the Service. */
+function listenerPorts(config: RenderedConfig): { name: string; port: number }[] {
+  return [
+    { name: 'mqtt', port: config.mqtt.port },
+    ...(config.tls.enabled ? [{ name: 'mqtts', port: config.tls.port }] : []),
+    ...(config.websocket.enabled ? [{ name: 'mqtt-ws', port: config.websocket.port }] : []),
+    ...(config.websocket.enabled && config.websocket.securePort ? [{ name: 'mqtt-wss', port: config.websocket.securePort }] : []),
+  ];
+}
+
+/** Secrets the bridge reads as files: access keys and the TLS certificate; updates reach the pod without a restart. */
+function secretVolumes(bridge: MqttBridge): { name: string; secretName: string; mountPath: string }[] {
+  const { auth, tls } = bridge.spec;
+  return [
+    ...(auth?.accessKeysSecret && auth.mode && auth.mode !== 'None' ? [{ name: 'access-keys', secretName: auth.accessKeysSecret.name, mountPath: ACCESS_KEYS_DIR }] : []),
+    ...(tls?.certificateSecret ? [{ name: 'tls', secretName: tls.certificateSecret.name, mountPath: TLS_DIR }] : []),
+  ];
 }
 
 function pdb(owner: BridgeRef): KubernetesObject {

@@ -165,6 +165,26 @@ describe('operator on a real API server', () => {
     await waitFor('hpa removed', async () => ((await kube.tryGet(RESOURCES.hpa, 'b1-bridge')) ? undefined : true));
   });
 
+  test('TLS, WebSocket and auth: each listener on the pod and the Service, secrets mounted, not in the ConfigMap', async () => {
+    await kube.mergePatch(RESOURCES.mqttBridge, 'b1', {
+      spec: {
+        auth: { mode: 'SignatureOrToken', instanceId: 'inst-1', accessKeysSecret: { name: 'device-keys' } },
+        tls: { enabled: true, certificateSecret: { name: 'mqtt-cert' } },
+        websocket: { enabled: true, securePort: 8084 },
+      },
+    });
+    const svc = await waitFor('service ports', async () => {
+      const s = await kube.get(RESOURCES.service, 'b1-mqtt');
+      return (spec(s).ports as unknown[]).length === 4 ? s : undefined;
+    });
+    expect((spec(svc).ports as { name: string; port: number }[]).map((p) => `${p.name}:${p.port}`)).toEqual(['mqtt:1884', 'mqtts:8883', 'mqtt-ws:8083', 'mqtt-wss:8084']);
+    const pod = (spec(await kube.get(RESOURCES.deployment, 'b1-bridge')).template as { spec: { volumes: { name: string; secret?: { secretName: string } }[] } }).spec;
+    expect(pod.volumes.filter((v) => v.secret).map((v) => v.secret!.secretName)).toEqual(['device-keys', 'mqtt-cert']);
+    const config = await configOf('b1');
+    expect(config).toMatchObject({ auth: { mode: 'SignatureOrToken', accessKeysDir: '/etc/mqbridge/access-keys' }, tls: { enabled: true, certFile: '/etc/mqbridge/tls/tls.crt' } });
+    await kube.mergePatch(RESOURCES.mqttBridge, 'b1', { spec: { auth: { mode: 'None' }, tls: { enabled: false }, websocket: { enabled: false, securePort: null } } });
+  });
+
   test('deleting the MqttBridge removes what it owns; its bindings turn BridgeNotFound', async () => {
     await kube.delete(RESOURCES.mqttBridge, 'b1');
     await waitFor('owned objects collected', async () => {

@@ -71,3 +71,43 @@ describe('renderObjects', () => {
     expect(parse(cm.data['bridge.yaml']!).bindings).toHaveLength(1);
   });
 });
+
+describe('listeners and secrets', () => {
+  const secure = bridge({
+    auth: { mode: 'Signature', instanceId: 'inst-1', accessKeysSecret: { name: 'device-keys' }, groupAllowList: { AK1: ['GID_a'] } },
+    tls: { enabled: true, port: 8883, certificateSecret: { name: 'mqtt-cert' }, clientAuth: 'Require' },
+    websocket: { enabled: true, port: 8083, path: '/mqtt', securePort: 8084 },
+  });
+  const objects = renderObjects(secure, renderBridgeConfig(secure, []), { defaultImage: 'img:1' });
+  const find = (kind: string) => objects.find((o) => o.kind === kind) as unknown as { spec: unknown };
+
+  test('the config enables every listener and auth with the mounted files, and is a valid bridge config', () => {
+    const parsed = parseConfigText(configText(renderBridgeConfig(secure, [])));
+    expect(parsed.tls).toMatchObject({ enabled: true, port: 8883, certFile: '/etc/mqbridge/tls/tls.crt', keyFile: '/etc/mqbridge/tls/tls.key', caFile: '/etc/mqbridge/tls/ca.crt', clientAuth: 'Require' });
+    expect(parsed.websocket).toMatchObject({ enabled: true, port: 8083, path: '/mqtt', securePort: 8084 });
+    expect(parsed.auth).toMatchObject({ mode: 'Signature', instanceId: 'inst-1', accessKeysDir: '/etc/mqbridge/access-keys', groupAllowList: { AK1: ['GID_a'] } });
+  });
+
+  test('every listener is a named port of the pod and of the Service', () => {
+    const names = ['mqtt', 'mqtts', 'mqtt-ws', 'mqtt-wss'];
+    const pod = (find('Deployment').spec as { template: { spec: { containers: { ports: { name: string }[] }[]; volumes: unknown[] } } }).template.spec;
+    expect(pod.containers[0]!.ports.map((p) => p.name)).toEqual([...names, 'http']);
+    expect((find('Service').spec as { ports: { name: string; port: number }[] }).ports.map((p) => [p.name, p.port])).toEqual([
+      ['mqtt', 1883], ['mqtts', 8883], ['mqtt-ws', 8083], ['mqtt-wss', 8084],
+    ]);
+    expect(pod.volumes).toEqual([
+      { name: 'config', configMap: { name: 'edge-bridge-config' } },
+      { name: 'access-keys', secret: { secretName: 'device-keys' } },
+      { name: 'tls', secret: { secretName: 'mqtt-cert' } },
+    ]);
+  });
+
+  test('secrets never land in the ConfigMap', () => {
+    const cm = JSON.stringify(objects.find((o) => o.kind === 'ConfigMap'));
+    expect(cm).not.toMatch(/device-keys|mqtt-cert/);
+  });
+
+  test('turning a listener on is a restart-requiring change', () => {
+    expect(restartHash(renderBridgeConfig(secure, []))).not.toBe(restartHash(renderBridgeConfig(bridge(), [])));
+  });
+});

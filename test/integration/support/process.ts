@@ -49,7 +49,10 @@ export async function spawnBridge(config: unknown): Promise<BridgeProcess> {
   for (;;) {
     const listening = logs.find((l) => l.msg === 'bridge listening');
     if (listening) return { child, logs, exited, mqttPort: listening.mqtt as number, httpPort: listening.http as number };
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`bridge did not start: ${JSON.stringify(logs)}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL'); // never leave a stray bridge behind a failed test
+      throw new Error(`bridge did not start: ${JSON.stringify(logs)}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
