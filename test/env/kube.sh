@@ -551,14 +551,8 @@ show_logs() {
 }
 
 cmd_logs() {
-  local follow=0 lines=50 a
-  for a in "$@"; do
-    case $a in
-      -f) follow=1 ;;
-      *[!0-9]* | '') die "usage: logs [-f] [LINES]" ;;
-      *) lines=$a ;;
-    esac
-  done
+  parse_log_args "$@"
+  local follow=$LOG_FOLLOW lines=$LOG_LINES
   if ((follow)); then
     local files=() f
     for f in "$LOG_DIR"/{etcd,kube-apiserver,kube-controller-manager}.log; do [[ -e $f ]] && files+=("$f"); done

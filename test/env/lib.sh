@@ -29,3 +29,18 @@ stop_pid() {
   rm -f "$pidfile"
   say "$label stopped (pid $pid) in $(since "$t0")"
 }
+
+# Parses `logs [-f] [LINES]` into LOG_FOLLOW (0/1) and LOG_LINES (default 50), read by the caller.
+# shellcheck disable=SC2034
+parse_log_args() {
+  LOG_FOLLOW=0
+  LOG_LINES=50
+  local a
+  for a in "$@"; do
+    case $a in
+      -f) LOG_FOLLOW=1 ;;
+      *[!0-9]* | '') die "usage: logs [-f] [LINES]" ;;
+      *) LOG_LINES=$a ;;
+    esac
+  done
+}
