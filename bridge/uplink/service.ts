@@ -60,16 +60,17 @@ export class UplinkService {
     if (!plan.ok) return done(new RefusedError(this.refused(plan, clientId, packet.topic)));
     // Retained messages would live in one pod's memory only; the service does not offer them.
     packet.retain = false;
-    this.queue
-      .run(clientId, () => this.store(plan, clientId, client))
-      .then(() => {
+    // Two callbacks rather than then/catch: an exception thrown inside done must not call it twice.
+    this.queue.run(clientId, () => this.store(plan, clientId, client)).then(
+      () => {
         this.deps.metrics.messages.inc({ direction: 'uplink', binding: plan.binding.mqttParentTopic });
         this.deps.metrics.bytes.inc({ direction: 'uplink', binding: plan.binding.mqttParentTopic }, plan.message.body.length);
         // Only the target receives a P2P message: route it to the target's private inbox.
         if (plan.p2pTarget !== undefined) packet.topic = p2pInternalTopic(plan.p2pTarget, packet.topic);
         done(null);
-      })
-      .catch((err: unknown) => done(err instanceof RefusedError ? err : new Error(errorMessage(err))));
+      },
+      (err: unknown) => done(err instanceof RefusedError ? err : new Error(errorMessage(err))),
+    );
   }
 
   private async store(plan: UplinkPlan, clientId: string, client: Client | null): Promise<void> {
