@@ -45,6 +45,7 @@ apt_install() {
 
 ensure_tools() {
   command -v mosquitto_pub >/dev/null || apt_install mosquitto-clients
+  command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || apt_install mosquitto
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
   command -v openssl >/dev/null || apt_install openssl
@@ -130,6 +131,9 @@ main() {
   step "npm run demo, end to end (then stopped)"
   bash demo/run.sh
   bash demo/run.sh stop
+
+  step "benchmark harness smoke run (numbers are not checked; see npm run bench)"
+  node dist/bench/run.js all --quick
 }
 
 main "$@"

@@ -1,0 +1,40 @@
+import type { ClockAnchor } from '../lib/clock.js';
+import type { Histogram } from '../lib/histogram.js';
+
+export interface WorkerConfig {
+  role: 'pub' | 'sub';
+  port: number;
+  /** Loopback destinations; connection i goes to hosts[i % hosts.length]. Never a localAddress. */
+  hosts: string[];
+  connections: number;
+  clientIdPrefix: string;
+  topic: string;
+  qos: 0 | 1;
+  payloadBytes: number;
+  anchor: ClockAnchor;
+  /** Unacknowledged QoS 1 PUBLISHes allowed per publishing connection in max-rate mode. */
+  window: number;
+}
+
+export type Command =
+  | { type: 'setup'; config: WorkerConfig }
+  /** Publishers: start sending. rate = msgs/s for the whole worker; 0 = as fast as possible. */
+  | { type: 'publish'; rate: number }
+  | { type: 'halt' }
+  /** Start a measurement window: zero counters, histogram and CPU baseline. */
+  | { type: 'mark' }
+  /** End the window and report. */
+  | { type: 'collect' }
+  | { type: 'exit' };
+
+export interface Stats {
+  sent: number;
+  received: number;
+  elapsedUs: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  latency: ReturnType<Histogram['toJSON']>;
+  errors: string[];
+}
+
+export type Reply = { type: 'ready' } | { type: 'stats'; stats: Stats } | { type: 'halted' } | { type: 'error'; message: string };

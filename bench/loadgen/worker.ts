@@ -1,0 +1,228 @@
+/**
+ * One load-generator process: many raw-socket MQTT connections driven with mqtt-packet.
+ * Publishers stamp each payload with the send time (shared-epoch microseconds, float64 LE
+ * in bytes 0..7); subscribers record receive − send into a histogram.
+ */
+import { connect, type Socket } from 'node:net';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { clockFrom } from '../lib/clock.js';
+import { Histogram } from '../lib/histogram.js';
+import type { Command, Reply, Stats, WorkerConfig } from './protocol.js';
+
+let cfg: WorkerConfig;
+let now: () => number;
+const conns: Conn[] = [];
+const latency = new Histogram();
+let sent = 0;
+let received = 0;
+let errors: string[] = [];
+let markUs = 0;
+let markCpu = process.cpuUsage();
+let publishing = false;
+let timer: NodeJS.Timeout | undefined;
+
+function reply(r: Reply): void {
+  process.send?.(r);
+}
+
+interface Conn {
+  socket: Socket;
+  inflight: number;
+  nextId: number;
+  waiters: Array<(p: Packet) => void>;
+}
+
+async function open(i: number): Promise<Conn> {
+  const host = cfg.hosts[i % cfg.hosts.length]!;
+  const socket = connect({ host, port: cfg.port });
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const conn: Conn = { socket, inflight: 0, nextId: 1, waiters: [] };
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const acks: Buffer[] = [];
+  parser.on('packet', (p: Packet) => {
+    if (p.cmd === 'publish') {
+      received++;
+      const payload = p.payload as Buffer;
+      if (payload.length >= 8) latency.record(now() - payload.readDoubleLE(0));
+      if (p.qos === 1 && p.messageId !== undefined) acks.push(Buffer.from([0x40, 0x02, p.messageId >> 8, p.messageId & 0xff]));
+    } else if (p.cmd === 'puback') {
+      conn.inflight--;
+      if (publishing && rate === 0 && conn.inflight < cfg.window && blocked) pump();
+    } else {
+      const w = conn.waiters.shift();
+      w?.(p);
+    }
+  });
+  parser.on('error', (e: Error) => errors.push(e.message));
+  socket.on('data', (d) => {
+    parser.parse(d);
+    if (acks.length) socket.write(acks.length === 1 ? acks[0]! : Buffer.concat(acks.splice(0)));
+    acks.length = 0;
+  });
+  socket.on('error', (e) => errors.push(e.message));
+  socket.on('close', () => {
+    if (publishing) errors.push('connection closed while publishing');
+  });
+  const next = () => new Promise<Packet>((resolve) => conn.waiters.push(resolve));
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `${cfg.clientIdPrefix}-${i}`, keepalive: 300 }));
+  const connack = await next();
+  if (connack.cmd !== 'connack' || connack.returnCode !== 0) throw new Error(`connect refused: ${JSON.stringify(connack)}`);
+  if (cfg.role === 'sub') {
+    socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: cfg.topic, qos: cfg.qos }] }));
+    const suback = await next();
+    if (suback.cmd !== 'suback' || suback.granted[0] !== cfg.qos) throw new Error(`subscribe refused: ${JSON.stringify(suback)}`);
+  }
+  return conn;
+}
+
+async function setup(): Promise<void> {
+  now = clockFrom(cfg.anchor);
+  const concurrency = 64;
+  for (let base = 0; base < cfg.connections; base += concurrency) {
+    const batch = [];
+    for (let i = base; i < Math.min(cfg.connections, base + concurrency); i++) batch.push(open(i));
+    conns.push(...(await Promise.all(batch)));
+  }
+}
+
+// ---- publishing ----
+let template: Buffer;
+let payloadAt = 0;
+let blocked = false;
+let rate = 0;
+let startUs = 0;
+let sentSinceStart = 0;
+const HIGH_WATER = 256 * 1024;
+const BATCH = 64;
+
+function buildTemplate(): void {
+  template = mqttPacket.generate({
+    cmd: 'publish',
+    topic: cfg.topic,
+    payload: Buffer.alloc(cfg.payloadBytes),
+    qos: cfg.qos,
+    messageId: cfg.qos ? 1 : undefined,
+    retain: false,
+    dup: false,
+  });
+  payloadAt = template.length - cfg.payloadBytes;
+}
+
+/** Writes n messages on one connection in one buffer, each stamped now. */
+function writeBatch(conn: Conn, n: number): void {
+  const size = template.length;
+  const buf = Buffer.allocUnsafe(size * n);
+  for (let k = 0; k < n; k++) {
+    const off = k * size;
+    template.copy(buf, off);
+    if (cfg.qos === 1) {
+      buf.writeUInt16BE(conn.nextId, off + payloadAt - 2);
+      conn.nextId = conn.nextId === 65535 ? 1 : conn.nextId + 1;
+      conn.inflight++;
+    }
+    buf.writeDoubleLE(now(), off + payloadAt);
+  }
+  sent += n;
+  sentSinceStart += n;
+  conn.socket.write(buf);
+}
+
+let rr = 0;
+/** Max-rate loop: fill every connection up to the socket high-water mark and the QoS 1 window. */
+function pump(): void {
+  blocked = false;
+  if (!publishing) return;
+  let progressed = false;
+  for (let j = 0; j < conns.length; j++) {
+    const conn = conns[(rr + j) % conns.length]!;
+    if (conn.socket.writableLength > HIGH_WATER) continue;
+    const room = cfg.qos === 1 ? Math.min(BATCH, cfg.window - conn.inflight) : BATCH;
+    if (room <= 0) continue;
+    writeBatch(conn, room);
+    progressed = true;
+  }
+  rr++;
+  if (progressed) setImmediate(pump);
+  else {
+    blocked = true; // resumed by 'drain' or PUBACK
+  }
+}
+
+/** Steady-rate loop: every millisecond, send what the schedule says is due. */
+function tick(): void {
+  if (!publishing) return;
+  const due = Math.floor(((now() - startUs) * rate) / 1e6) - sentSinceStart;
+  let left = Math.min(due, 10_000);
+  while (left > 0) {
+    const conn = conns[rr++ % conns.length]!;
+    const n = Math.min(left, BATCH);
+    writeBatch(conn, n);
+    left -= n;
+  }
+}
+
+function startPublishing(r: number): void {
+  buildTemplate();
+  publishing = true;
+  rate = r;
+  startUs = now();
+  sentSinceStart = 0;
+  if (rate === 0) for (const c of conns) c.socket.on('drain', () => blocked && pump());
+  if (rate > 0) timer = setInterval(tick, 1);
+  else pump();
+}
+
+function halt(): void {
+  publishing = false;
+  if (timer) clearInterval(timer);
+  timer = undefined;
+  for (const c of conns) c.socket.removeAllListeners('drain');
+}
+
+function mark(): void {
+  sent = 0;
+  received = 0;
+  errors = [];
+  latency.reset();
+  markUs = now();
+  markCpu = process.cpuUsage();
+}
+
+function collect(): Stats {
+  const cpu = process.cpuUsage(markCpu);
+  return { sent, received, elapsedUs: now() - markUs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, latency: latency.toJSON(), errors: errors.slice(0, 5) };
+}
+
+process.on('message', (cmd: Command) => {
+  switch (cmd.type) {
+    case 'setup':
+      cfg = cmd.config;
+      setup().then(
+        () => reply({ type: 'ready' }),
+        (e: Error) => reply({ type: 'error', message: e.message }),
+      );
+      break;
+    case 'publish':
+      startPublishing(cmd.rate);
+      break;
+    case 'halt':
+      halt();
+      reply({ type: 'halted' });
+      break;
+    case 'mark':
+      mark();
+      break;
+    case 'collect':
+      reply({ type: 'stats', stats: collect() });
+      break;
+    case 'exit':
+      halt();
+      for (const c of conns) c.socket.destroy();
+      process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));

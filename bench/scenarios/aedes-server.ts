@@ -1,0 +1,36 @@
+/**
+ * The bridge's MQTT engine alone: aedes with the options bridge/mqtt/broker.ts passes
+ * (client-id limit, connect timeout, P2P authorizeForward, per-connection packet-size guard,
+ * the P2P inbox subscription every client gets), but no auth and no RocketMQ uplink: every
+ * CONNECT/PUBLISH/SUBSCRIBE is allowed. Run as a child process: `node aedes-server.js <port>`.
+ */
+import { createServer } from 'node:net';
+import { Aedes, type Subscription } from 'aedes';
+import { p2pInboxFilter, shownTopicOf } from '../../bridge/mapping/topics.js';
+import { guardPacketSize } from '../../bridge/mqtt/packet-guard.js';
+
+// The bridge's defaults (bridge/config/schema.ts, bridge/bridge.ts).
+const maxClientIdLength = 64;
+const connectTimeoutMs = 30_000;
+const maxPacketBytes = 64 * 1024 + 4 * 256 + 16;
+
+const port = Number(process.argv[2] ?? 1883);
+const aedes = await Aedes.createBroker({
+  maxClientsIdLength: maxClientIdLength,
+  connectTimeout: connectTimeoutMs,
+  authorizeForward: (_client, packet) => {
+    const shown = shownTopicOf(packet.topic);
+    return shown === undefined ? packet : { ...packet, topic: shown };
+  },
+});
+aedes.on('client', (client) => {
+  client.subscribe({ topic: p2pInboxFilter(client.id), qos: 2 } as Subscription, () => undefined);
+});
+const server = createServer((conn) => {
+  const client = aedes.handle(conn);
+  guardPacketSize(client, maxPacketBytes);
+});
+server.listen(port, '0.0.0.0', () => process.send?.({ type: 'listening' }));
+const stop = () => server.close(() => aedes.close(() => process.exit(0)));
+process.on('SIGTERM', stop);
+process.on('disconnect', stop);
