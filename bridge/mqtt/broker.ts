@@ -75,6 +75,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   aedes.on('clientDisconnect', (client) => {
     metrics.connections.set(aedes.connectedClients);
     auth.forget(client);
+    if (client.clean) uplink.forgetClient(client.id);
   });
   aedes.on('connackSent', (packet) => metrics.connects.inc({ result: connackResult(packet.returnCode ?? 0) }));
   aedes.on('clientError', (client, err) => onError(client, err));

@@ -76,6 +76,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly duplicatesSkipped = new Counter({
+    name: 'mqbridge_uplink_duplicates_skipped_total',
+    help: 'QoS 2 retransmissions (DUP) of messages already stored in RocketMQ, acknowledged without sending again',
+    registers: [this.registry],
+  });
+
   readonly rocketmqUp = new Gauge({
     name: 'mqbridge_rocketmq_up',
     help: '1 while RocketMQ answers, else 0',

@@ -10,6 +10,7 @@ import { errorMessage, isPermanent } from '../rocketmq/errors.js';
 import type { RocketmqProducer } from '../rocketmq/producer.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { PerClientQueue } from './client-queue.js';
+import { Qos2Ids } from './qos2-ids.js';
 
 /** An error that aedes turns into a disconnect; MQTT 3.1.1 has no negative PUBACK. */
 export class RefusedError extends Error {
@@ -38,6 +39,7 @@ export interface UplinkDeps {
  */
 export class UplinkService {
   private readonly queue = new PerClientQueue();
+  private readonly qos2 = new Qos2Ids();
 
   constructor(private readonly deps: UplinkDeps) {}
 
@@ -60,8 +62,9 @@ export class UplinkService {
     if (!plan.ok) return done(new RefusedError(this.refused(plan, clientId, packet.topic)));
     // Retained messages would live in one pod's memory only; the service does not offer them.
     packet.retain = false;
+    const qos2Id = packet.qos === 2 && client ? packet.messageId : undefined;
     // Two callbacks rather than then/catch: an exception thrown inside done must not call it twice.
-    this.queue.run(clientId, () => this.store(plan, clientId, client)).then(
+    this.queue.run(clientId, () => this.storeOnce(plan, clientId, client, qos2Id, packet.dup === true)).then(
       () => {
         this.deps.metrics.messages.inc({ direction: 'uplink', binding: plan.binding.mqttParentTopic });
         this.deps.metrics.bytes.inc({ direction: 'uplink', binding: plan.binding.mqttParentTopic }, plan.message.body.length);
@@ -71,6 +74,21 @@ export class UplinkService {
       },
       (err: unknown) => done(err instanceof RefusedError ? err : new Error(errorMessage(err))),
     );
+  }
+
+  /** Exactly once for QoS 2: a DUP of a PUBLISH already stored is acknowledged, not sent again. */
+  private async storeOnce(plan: UplinkPlan, clientId: string, client: Client | null, qos2Id: number | undefined, dup: boolean): Promise<void> {
+    if (qos2Id !== undefined && dup && this.qos2.has(clientId, qos2Id)) {
+      this.deps.metrics.duplicatesSkipped.inc();
+      return;
+    }
+    await this.store(plan, clientId, client);
+    if (qos2Id !== undefined) this.qos2.stored(clientId, qos2Id);
+  }
+
+  /** The client's clean session ended. */
+  forgetClient(clientId: string): void {
+    this.qos2.forget(clientId);
   }
 
   private async store(plan: UplinkPlan, clientId: string, client: Client | null): Promise<void> {

@@ -5,6 +5,7 @@ import { payloadOf } from '../../bridge/mapping/properties.js';
 import { metricValue, startBridge } from './support/bridge.js';
 import { GROUPS, TOPICS, uniqueId } from './support/env.js';
 import { Device } from './support/mqtt.js';
+import { RawClient } from './support/raw.js';
 import { AppConsumer, props } from './support/rocketmq.js';
 
 const run = promisify(execFile);
@@ -106,6 +107,26 @@ describe('device → RocketMQ', () => {
       expect(mine.map((m) => m.body.toString())).toEqual([...Array.from({ length: n }, (_, i) => String(i)), 'end']);
     }
     await Promise.all(devices.map((d) => d.end()));
+  });
+
+  test('QoS 2 exactly once: a DUP retransmission after reconnecting is acknowledged, not stored twice', async () => {
+    const clientId = uniqueId('GID_q2@@@');
+    const marker = uniqueId('q2');
+    const publish = { cmd: 'publish' as const, topic: `upl/q2/${marker}`, payload: Buffer.from('once'), qos: 2 as const, messageId: 4242, retain: false };
+    const first = await RawClient.connected(bridge.mqttPort, clientId, 4, false);
+    first.send({ ...publish, dup: false });
+    await first.next('pubrec');
+    first.end(); // PUBREL never sent: the client must retransmit after reconnecting
+    await first.closed;
+    const second = await RawClient.connected(bridge.mqttPort, clientId, 4, false);
+    second.send({ ...publish, dup: true });
+    await second.next('pubrec');
+    second.send({ cmd: 'pubrel', messageId: 4242 });
+    await second.next('pubcomp');
+    second.end();
+    await app.waitFor((m) => m.properties.get('mqttSecondTopic') === `/q2/${marker}`);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(app.matching((m) => m.properties.get('mqttSecondTopic') === `/q2/${marker}`)).toHaveLength(1);
   });
 
   test('mosquitto_pub reaches RocketMQ and the uplink counter moves', async () => {

@@ -24,9 +24,9 @@ export class RawClient {
   }
 
   /** Opens a connection and completes CONNECT/CONNACK. */
-  static async connected(port: number, clientId: string, protocolVersion: 3 | 4 | 5 = 4): Promise<RawClient> {
+  static async connected(port: number, clientId: string, protocolVersion: 3 | 4 | 5 = 4, clean = true): Promise<RawClient> {
     const c = await RawClient.open(port);
-    c.send({ cmd: 'connect', protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT', protocolVersion, clean: true, clientId, keepalive: 60 });
+    c.send({ cmd: 'connect', protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT', protocolVersion, clean, clientId, keepalive: 60 });
     await c.next('connack');
     return c;
   }
