@@ -25,17 +25,10 @@ HELM_BUILD_JOBS=${HELM_BUILD_JOBS:-2}
 LOG_TAG=helm
 # shellcheck source=test/env/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-go_bin() {
-  if [[ -n ${GO:-} ]]; then echo "$GO"
-  elif command -v go >/dev/null; then command -v go
-  elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
-  else die "go not found (Go >= 1.26 is needed to build Helm $HELM_VERSION)"
-  fi
-}
+GO_NEEDED="Go >= 1.26 is needed to build Helm $HELM_VERSION"
 
 # Settings every go call shares: no go.work from above, static binary, no C toolchain.
-gocmd() { GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 "$(go_bin)" "$@"; }
+gocmd() { GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 "$(go_bin "$GO_NEEDED")" "$@"; }
 
 # Helm's Makefile sets the version, and the Kubernetes version `helm template` and `helm lint`
 # assume without a cluster (major+1 / minor of the k8s.io/client-go it is built with: v0.37 → 1.37).
@@ -75,7 +68,7 @@ cmd_build() {
   fi
   local t0 t1 ldflags tmp
   t0=$(now_ms)
-  say "helm $HELM_VERSION, Go $("$(go_bin)" env GOVERSION), cache $BIN_DIR"
+  say "helm $HELM_VERSION, Go $("$(go_bin "$GO_NEEDED")" env GOVERSION), cache $BIN_DIR"
   ldflags=$(helm_ldflags)
   say "module and go.mod fetched in $(since "$t0")"
   # go install writes <GOBIN>/helm; a private GOBIN first, so an interrupted build never leaves
@@ -85,7 +78,7 @@ cmd_build() {
   say "building helm.sh/helm/v3/cmd/helm@$HELM_VERSION (go install -p $HELM_BUILD_JOBS, nice 10)..."
   # The module download chatter goes to go.log, shown only when the build fails.
   if ! (cd "$CACHE_DIR" && nice -n 10 env GOBIN="$tmp" GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 \
-    "$(go_bin)" install -p "$HELM_BUILD_JOBS" -trimpath -ldflags "$ldflags" \
+    "$(go_bin "$GO_NEEDED")" install -p "$HELM_BUILD_JOBS" -trimpath -ldflags "$ldflags" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION") >"$CACHE_DIR/go.log" 2>&1; then
     tail -n 30 "$CACHE_DIR/go.log" >&2
     rm -rf "$tmp"

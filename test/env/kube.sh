@@ -75,18 +75,11 @@ K8S_BINARIES=(kube-apiserver kubectl kube-controller-manager)
 LOG_TAG=kube
 # shellcheck source=test/env/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-go_bin() {
-  if [[ -n ${GO:-} ]]; then echo "$GO"
-  elif command -v go >/dev/null; then command -v go
-  elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
-  else die "go not found (Go >= 1.24 is needed to build Kubernetes ${KUBE_VERSION})"
-  fi
-}
+GO_NEEDED="Go >= 1.24 is needed to build Kubernetes ${KUBE_VERSION}"
 
 # `go` with settings every build step shares. GOWORK=off: a go.work above the cache directory
 # must not leak into the wrapper modules. CGO_ENABLED=0: static binaries, no C toolchain needed.
-gocmd() { GOWORK=off CGO_ENABLED=0 "$(go_bin)" "$@"; }
+gocmd() { GOWORK=off CGO_ENABLED=0 "$(go_bin "$GO_NEEDED")" "$@"; }
 
 # Runs `go "$@"` in module dir $1 with its (long) download chatter in $1/go.log, shown only
 # when the command fails.
@@ -223,7 +216,7 @@ build_binary() {
   fi
   t0=$(now_ms)
   say "$name: building $pkg (go build -p $KUBE_BUILD_JOBS, nice 10)..."
-  (cd "$dir" && nice -n 10 env GOWORK=off CGO_ENABLED=0 "$(go_bin)" build \
+  (cd "$dir" && nice -n 10 env GOWORK=off CGO_ENABLED=0 "$(go_bin "$GO_NEEDED")" build \
     -p "$KUBE_BUILD_JOBS" -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg") ||
     { rm -f "$out.tmp.$$"; die "$name: build failed"; }
   mv "$out.tmp.$$" "$out"
@@ -242,7 +235,7 @@ cmd_build() {
   flock 9
   local t0 b
   t0=$(now_ms)
-  say "Kubernetes $KUBE_VERSION, Go $("$(go_bin)" env GOVERSION), cache $BIN_DIR"
+  say "Kubernetes $KUBE_VERSION, Go $("$(go_bin "$GO_NEEDED")" env GOVERSION), cache $BIN_DIR"
   prepare_kube_module
   prepare_etcd_module
   build_binary etcd "$(etcd_module_dir)" go.etcd.io/etcd/server/v3 "-s -w"

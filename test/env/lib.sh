@@ -44,3 +44,12 @@ parse_log_args() {
     esac
   done
 }
+
+# The Go toolchain: $GO, else `go` on PATH, else the usual install place. $1 says what needs it.
+go_bin() {
+  if [[ -n ${GO:-} ]]; then echo "$GO"
+  elif command -v go >/dev/null; then command -v go
+  elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
+  else die "go not found (${1:-Go is needed})"
+  fi
+}
