@@ -20,9 +20,14 @@ export KUBE_ETCD_PORT=${KUBE_ETCD_PORT:-12381}
 export KUBE_ETCD_PEER_PORT=${KUBE_ETCD_PEER_PORT:-12382}
 export KUBE_KCM_PORT=${KUBE_KCM_PORT:-16258}
 export KUBECONFIG=$KUBE_DIR/kubeconfig
+# And for Redis, the shared session store of several bridge processes.
+export REDIS_DIR=${REDIS_DIR:-$ROOT/.run/test-redis}
+export REDIS_PORT=${REDIS_PORT:-16380}
+export MQBRIDGE_TEST_REDIS=redis://127.0.0.1:$REDIS_PORT
 RESULTS=$ROOT/.run/test-results
 RMQ=test/env/rocketmq.sh
 KUBE=test/env/kube.sh
+REDIS=test/env/redis.sh
 
 # Topics and consumer groups the integration tests use (test/integration/support/env.ts).
 TEST_TOPICS=(IT_NORMAL:NORMAL IT_FIFO:FIFO IT_DOWN:NORMAL IT_P2P:NORMAL IT_FAULT:NORMAL IT_RELOAD:NORMAL)
@@ -49,6 +54,7 @@ ensure_tools() {
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
   command -v openssl >/dev/null || apt_install openssl
+  command -v redis-server >/dev/null || apt_install redis-server
   command -v go >/dev/null || [[ -x /usr/local/go/bin/go ]] ||
     { echo "Go >= 1.24 is needed to build kube-apiserver and etcd for the tests" >&2; exit 1; }
 }
@@ -84,8 +90,9 @@ summary() {
 
 stop_services() {
   local rc=$?
-  step "stopping RocketMQ and the API server"
+  step "stopping RocketMQ, Redis and the API server"
   bash "$RMQ" stop --kill || true
+  bash "$REDIS" stop --kill || true
   bash "$KUBE" stop --kill || true
   summary || true
   exit "$rc"
@@ -116,6 +123,10 @@ main() {
   bash "$RMQ" start
   bash "$RMQ" create-topic "${TEST_TOPICS[@]}"
   bash "$RMQ" create-group "${TEST_GROUPS[@]}"
+
+  step "starting Redis"
+  bash "$REDIS" stop --kill >/dev/null 2>&1 || true
+  bash "$REDIS" start
 
   step "starting kube-apiserver and etcd"
   bash "$KUBE" stop --kill >/dev/null 2>&1 || true

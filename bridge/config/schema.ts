@@ -78,6 +78,25 @@ export const configSchema = z
       })
       .prefault({}),
     http: listenerSchema(9090).prefault({}),
+    sessionStore: z
+      .strictObject({
+        /**
+         * Shared state of all pods of a bridge (sessions, subscriptions, offline messages, token
+         * revocations). Without it, state lives in the process: fine for a single replica.
+         */
+        redis: z
+          .strictObject({
+            /** `redis://[user:password@]host:port[/db]` or `rediss://`; for a Cluster, seed nodes separated by commas. */
+            url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL'),
+            cluster: z.boolean().default(false),
+            /** Prefix of every key; defaults to `mqbridge:<bridge.name>:` so bridges can share a Redis. */
+            keyPrefix: z.string().min(1).optional(),
+          })
+          .optional(),
+        /** How long an offline persistent session (clean session false) and its messages are kept. */
+        sessionExpirySeconds: z.number().int().min(60).default(3 * 24 * 3600),
+      })
+      .prefault({}),
     rocketmq: z
       .strictObject({
         endpoints: z.string().min(1, 'must name at least one host:port').default('127.0.0.1:8081'),
@@ -143,6 +162,10 @@ export const configSchema = z
 
 export type BridgeConfig = z.infer<typeof configSchema>;
 export type Binding = z.infer<typeof bindingSchema>;
+
+export function redisKeyPrefixOf(cfg: BridgeConfig): string {
+  return cfg.sessionStore.redis?.keyPrefix ?? `mqbridge:${cfg.bridge.name}:`;
+}
 
 export function consumerGroupOf(cfg: BridgeConfig): string {
   return cfg.rocketmq.consumerGroup ?? `mqbridge-${cfg.bridge.name.replace(/\./g, '-')}`;
