@@ -1,12 +1,14 @@
 import type { AddressInfo, Server } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
-import type { SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Aedes } from 'aedes';
-import { consumerGroupOf, type BridgeConfig } from './config/schema.js';
+import { consumerGroupOf, tokenApiEnabled, type BridgeConfig } from './config/schema.js';
+import { createRevocationList } from './auth/revocation-store.js';
 import { AuthService } from './auth/service.js';
 import { ConfigWatcher } from './config/watch.js';
 import { DownlinkService } from './downlink/service.js';
 import { startHttpServer, type Readiness } from './http/server.js';
+import { startTokenApiServer } from './http/token-api-server.js';
 import { BindingTable } from './mapping/bindings.js';
 import { createBroker } from './mqtt/broker.js';
 import { closeServer, listenTcp, listenTls, listenWs, listenWss } from './mqtt/listeners.js';
@@ -36,6 +38,7 @@ export class Bridge {
   private watcher: ConfigWatcher | undefined;
   private mqttServer: Server | undefined;
   private httpServer: HttpServer | undefined;
+  private tokenApiServer: Server | undefined;
   /** Every MQTT listener by transport; all close on stop. */
   private readonly listeners = new Map<'tcp' | 'tls' | 'ws' | 'wss', Server | HttpServer>();
   private tls: TlsMaterial | undefined;
@@ -69,7 +72,7 @@ export class Bridge {
       metrics: this.metrics,
       log: this.log,
     });
-    this.auth = new AuthService(config.auth, this.metrics, this.log);
+    this.auth = new AuthService(config.auth, this.metrics, this.log, createRevocationList(config, this.metrics, this.log));
     this.consumers = new DownlinkConsumers({
       settings: {
         consumerGroup: consumerGroupOf(config),
@@ -132,15 +135,16 @@ export class Bridge {
       this.watcher.start();
     }
     const ports = Object.fromEntries([...this.listeners].map(([name, server]) => [name, portOf(server)]));
-    log.info({ mqtt: this.mqttPort, http: this.httpPort, listeners: ports, bindings: this.table.size }, 'bridge listening');
+    log.info({ mqtt: this.mqttPort, http: this.httpPort, tokenApi: this.tokenApiPort, listeners: ports, bindings: this.table.size }, 'bridge listening');
   }
 
   /** TLS, WebSocket and secure WebSocket, as configured; TLS ones follow certificate renewals. */
   private async startSecondaryListeners(): Promise<void> {
     const { tls, websocket } = this.config;
     const wantsWss = websocket.enabled && websocket.securePort !== undefined;
+    const wantsTokenApi = tokenApiEnabled(this.config);
     let ctx: SecureContextOptions = {};
-    if (tls.enabled || wantsWss) {
+    if (tls.enabled || wantsWss || (wantsTokenApi && this.config.auth.tokenApi.tls)) {
       this.tls = new TlsMaterial({ certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile }, this.log);
       ctx = await this.tls.load();
       this.tls.watch(tls.reloadPollMs, (result) => this.metrics.tlsReloads.inc({ result }));
@@ -151,11 +155,33 @@ export class Bridge {
       this.listeners.set('tls', listener.server);
     }
     if (websocket.enabled) this.listeners.set('ws', await listenWs(this.aedes, websocket.host, websocket.port, websocket.path));
+    if (wantsTokenApi) await this.startTokenApi(ctx);
     if (wantsWss) {
       const listener = await listenWss(this.aedes, websocket.host, websocket.securePort!, websocket.path, ctx, tls.clientAuth);
       this.tls!.onChange(listener.update);
       this.listeners.set('wss', listener.server);
     }
+  }
+
+  /** The token API; over HTTPS it follows certificate renewals like the MQTT listeners. */
+  private async startTokenApi(ctx: SecureContextOptions): Promise<void> {
+    const { tokenApi } = this.config.auth;
+    const tls = tokenApi.tls ? this.tls : undefined;
+    const server = await startTokenApiServer({
+      host: tokenApi.host,
+      port: tokenApi.port,
+      ...(tls ? { tls: ctx } : {}),
+      deps: this.auth.tokenApiDeps(),
+      limiter: this.auth.failureLimiter,
+      metrics: this.metrics,
+      log: this.log,
+    });
+    if (tls) tls.onChange((next) => (server as unknown as TlsServer).setSecureContext(next));
+    this.tokenApiServer = server as unknown as Server;
+  }
+
+  get tokenApiPort(): number {
+    return this.tokenApiServer ? portOf(this.tokenApiServer) : 0;
   }
 
   /** The bound port of a listener (useful with port 0), or 0 when it is not enabled. */
@@ -182,6 +208,7 @@ export class Bridge {
       rocketmqProducer: this.producer.started,
       rocketmqReachable: this.health.up,
       bindingsLoaded: true,
+      tokenRevocationsKnown: this.auth.revocationsKnown,
     };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
@@ -212,14 +239,14 @@ export class Bridge {
     log.info({ inFlight: this.uplink.inFlight }, 'stopping: no new connections, finishing in-flight sends');
     this.watcher?.stop();
     this.tls?.stop();
-    this.auth.stop();
-    const listenerClosed = Promise.all([...this.listeners.values()].map((l) => closeServer(l)));
+    const listenerClosed = Promise.all([...this.listeners.values(), ...(this.tokenApiServer ? [this.tokenApiServer] : [])].map((l) => closeServer(l)));
     await this.consumers.stop();
     await withTimeout(this.uplink.drain(), this.config.shutdown.graceMs);
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     await listenerClosed;
     await this.producer.stop();
     this.health.stop();
+    await this.auth.stop();
     await closeServer(this.httpServer as unknown as Server);
     log.info('stopped');
   }

@@ -40,6 +40,7 @@ export function authenticate(
   username: string | undefined,
   password: Buffer | undefined,
   now = nowSeconds(),
+  isRevoked: (tokenId: string) => boolean = () => false,
 ): AuthOutcome {
   if (cfg.mode === 'None') return { ok: true, session: { mode: 'None', tokens: [] } };
   const id = parseClientId(clientId);
@@ -58,7 +59,7 @@ export function authenticate(
     if (!verifySignature(secret, clientId, password)) return refuse(CONNACK.badCredentials, 'bad_signature', 'signature does not match');
     return { ok: true, session: { mode: 'Signature', accessKeyId: user.accessKeyId, tokens: [] } };
   }
-  const verified = verifyTokenPassword(password, secretOf, now, { accessKeyId: user.accessKeyId });
+  const verified = verifyTokenPassword(password, secretOf, now, { accessKeyId: user.accessKeyId, isRevoked });
   if (!verified.ok) return refuse(CONNACK.badCredentials, `token_${verified.reason}`, verified.detail);
   return { ok: true, session: tokenSession(user.accessKeyId, verified.tokens) };
 }
@@ -76,12 +77,13 @@ export function renewSession(
   payload: Buffer,
   secretOf: (accessKeyId: string) => string | undefined,
   now = nowSeconds(),
+  isRevoked: (tokenId: string) => boolean = () => false,
 ): { ok: true; session: Session } | { ok: false; reason: string; detail: string } {
   if (session.mode !== 'Token') return { ok: false, reason: 'not_token_mode', detail: 'only Token-mode sessions upload tokens' };
   const upload = tokenRenewal(payload);
   if (!upload.ok) return { ok: false, reason: upload.reason, detail: 'expected {"token":"...","type":"R|W|RW"}' };
   const { token, type } = upload.entry;
-  const verified = verifyToken(token, secretOf, now, { accessKeyId: session.accessKeyId });
+  const verified = verifyToken(token, secretOf, now, { accessKeyId: session.accessKeyId, isRevoked });
   if (!verified.ok) return { ok: false, reason: `token_${verified.reason}`, detail: verified.detail };
   const claims = claimsForType(verified.claims, type);
   if (!claims) return { ok: false, reason: 'token_type_mismatch', detail: `declared ${type}, the token grants ${verified.claims.act.join('')}` };

@@ -75,6 +75,18 @@ export const configSchema = z
         /** Failed logins one source address may make per minute before it is refused outright. */
         maxFailuresPerMinute: z.number().int().min(1).default(10),
         reloadPollMs: z.number().int().min(100).default(2_000),
+        /** HTTP API to apply, query and revoke tokens; served when auth.mode allows tokens. */
+        tokenApi: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            host: z.string().default('0.0.0.0'),
+            port: port.default(8090),
+            /** HTTPS with the certificate of `tls` (recommended outside the cluster network). */
+            tls: z.boolean().default(false),
+            /** How often each pod re-reads the shared revocation list (revocations are also pushed at once). */
+            revocationResyncMs: z.number().int().min(100).default(2_000),
+          })
+          .prefault({}),
       })
       .prefault({}),
     http: listenerSchema(9090).prefault({}),
@@ -123,10 +135,10 @@ export const configSchema = z
         if (!cfg.auth[key]) ctx.addIssue({ code: 'custom', path: ['auth', key], message: `required when auth.mode is ${cfg.auth.mode}` });
       }
     }
-    const needsCert = cfg.tls.enabled || (cfg.websocket.enabled && cfg.websocket.securePort !== undefined);
+    const needsCert = cfg.tls.enabled || (cfg.websocket.enabled && cfg.websocket.securePort !== undefined) || (tokenApiEnabled(cfg) && cfg.auth.tokenApi.tls);
     for (const key of ['certFile', 'keyFile'] as const) {
       if (needsCert && !cfg.tls[key]) {
-        ctx.addIssue({ code: 'custom', path: ['tls', key], message: 'required when the TLS or secure WebSocket listener is enabled' });
+        ctx.addIssue({ code: 'custom', path: ['tls', key], message: 'required when the TLS, secure WebSocket or HTTPS token API listener is enabled' });
       }
     }
     if (cfg.tls.clientAuth !== 'None' && !cfg.tls.caFile) {
@@ -162,6 +174,11 @@ export const configSchema = z
 
 export type BridgeConfig = z.infer<typeof configSchema>;
 export type Binding = z.infer<typeof bindingSchema>;
+
+/** Whether the token API is served: it is on by default wherever tokens are accepted. */
+export function tokenApiEnabled(cfg: Pick<BridgeConfig, 'auth'>): boolean {
+  return cfg.auth.tokenApi.enabled && (cfg.auth.mode === 'Token' || cfg.auth.mode === 'SignatureOrToken');
+}
 
 export function redisKeyPrefixOf(cfg: BridgeConfig): string {
   return cfg.sessionStore.redis?.keyPrefix ?? `mqbridge:${cfg.bridge.name}:`;

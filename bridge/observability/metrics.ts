@@ -122,6 +122,20 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly tokenApiRequests = new Counter({
+    name: 'mqbridge_token_api_requests_total',
+    help: 'Token API calls by action and HTTP status',
+    labelNames: ['action', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly revocationSyncs = new Counter({
+    name: 'mqbridge_token_revocation_syncs_total',
+    help: 'Reads of the shared token revocation list by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly tlsReloads = new Counter({
     name: 'mqbridge_tls_reloads_total',
     help: 'TLS certificate reloads by result',

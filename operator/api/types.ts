@@ -185,6 +185,15 @@ export interface AuthSpec {
   accessKeysSecret?: SecretRef;
   groupAllowList?: Record<string, string[]>;
   maxFailuresPerMinute?: number;
+  tokenApi?: TokenApiSpec;
+}
+
+/** HTTP API that applies, queries and revokes tokens (Token and SignatureOrToken modes). */
+export interface TokenApiSpec {
+  enabled?: boolean;
+  port?: number;
+  /** HTTPS with the certificate of `tls.certificateSecret`. */
+  tls?: boolean;
 }
 
 export interface TlsSpec {
@@ -299,7 +308,7 @@ export const MQTT_BRIDGE_DEFAULTS = {
     uplinkTimeoutMs: 30000,
   },
   service: { type: 'ClusterIP' },
-  auth: { mode: 'None', maxFailuresPerMinute: 10 },
+  auth: { mode: 'None', maxFailuresPerMinute: 10, tokenApi: { enabled: true, port: 8090, tls: false } },
   tls: { enabled: false, port: 8883, clientAuth: 'None' },
   websocket: { enabled: false, port: 8083, path: '/mqtt' },
   logLevel: 'info',
@@ -309,7 +318,7 @@ export const MQTT_BRIDGE_DEFAULTS = {
   rocketmq: { credentialsSecret: Required<Omit<CredentialsSecretRef, 'name'>> };
   mqtt: Required<MqttSpec>;
   service: { type: ServiceType };
-  auth: Required<Pick<AuthSpec, 'mode' | 'maxFailuresPerMinute'>>;
+  auth: Required<Pick<AuthSpec, 'mode' | 'maxFailuresPerMinute'>> & { tokenApi: Required<TokenApiSpec> };
   tls: Required<Pick<TlsSpec, 'enabled' | 'port' | 'clientAuth'>>;
   websocket: Required<Pick<WebsocketSpec, 'enabled' | 'port' | 'path'>>;
   logLevel: LogLevel;

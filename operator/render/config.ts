@@ -12,6 +12,7 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
   const tls = { ...MQTT_BRIDGE_DEFAULTS.tls, ...spec.tls };
   const ws = { ...MQTT_BRIDGE_DEFAULTS.websocket, ...spec.websocket };
   const auth = { ...MQTT_BRIDGE_DEFAULTS.auth, ...spec.auth };
+  const tokenApi = { ...MQTT_BRIDGE_DEFAULTS.auth.tokenApi, ...spec.auth?.tokenApi };
   const certificate = tls.certificateSecret
     ? { certFile: `${TLS_DIR}/tls.crt`, keyFile: `${TLS_DIR}/tls.key`, ...(tls.clientAuth !== 'None' ? { caFile: `${TLS_DIR}/ca.crt` } : {}) }
     : {};
@@ -32,6 +33,7 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
       ...(auth.accessKeysSecret ? { accessKeysDir: ACCESS_KEYS_DIR } : {}),
       groupAllowList: auth.groupAllowList ?? {},
       maxFailuresPerMinute: auth.maxFailuresPerMinute,
+      tokenApi,
     },
     http: { port: HTTP_PORT },
     rocketmq: {

@@ -137,13 +137,16 @@ function service(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig): 
   } as KubernetesObject;
 }
 
-/** Every MQTT listener the bridge runs, exposed on the pod and the Service. */
+/** Every listener devices and applications reach (MQTT, token API), exposed on the pod and the Service. */
 function listenerPorts(config: RenderedConfig): { name: string; port: number }[] {
+  const { auth } = config;
+  const servesTokenApi = auth.tokenApi.enabled && (auth.mode === 'Token' || auth.mode === 'SignatureOrToken');
   return [
     { name: 'mqtt', port: config.mqtt.port },
     ...(config.tls.enabled ? [{ name: 'mqtts', port: config.tls.port }] : []),
     ...(config.websocket.enabled ? [{ name: 'mqtt-ws', port: config.websocket.port }] : []),
     ...(config.websocket.enabled && config.websocket.securePort ? [{ name: 'mqtt-wss', port: config.websocket.securePort }] : []),
+    ...(servesTokenApi ? [{ name: 'token-api', port: auth.tokenApi.port }] : []),
   ];
 }
 

@@ -102,6 +102,22 @@ describe('listeners and secrets', () => {
     ]);
   });
 
+  test.each([
+    ['Token', {}, [['token-api', 8090]], false],
+    ['SignatureOrToken', { port: 9443, tls: true }, [['token-api', 9443]], true],
+    ['Token', { enabled: false }, [], false],
+    ['Signature', {}, [], false],
+  ] as const)('auth.mode %s with tokenApi %j: Service ports %j', (mode, tokenApi, ports, tls) => {
+    const b = bridge({
+      auth: { mode, instanceId: 'inst-1', accessKeysSecret: { name: 'device-keys' }, tokenApi },
+      tls: { enabled: true, port: 8883, certificateSecret: { name: 'mqtt-cert' } },
+    });
+    const config = renderBridgeConfig(b, []);
+    const service = renderObjects(b, config, { defaultImage: 'img:1' }).find((o) => o.kind === 'Service') as unknown as { spec: { ports: { name: string; port: number }[] } };
+    expect(service.spec.ports.map((p) => [p.name, p.port]).slice(2)).toEqual(ports);
+    expect(parseConfigText(configText(config)).auth.tokenApi).toMatchObject({ tls, port: ports[0]?.[1] ?? 8090 });
+  });
+
   test('secrets never land in the ConfigMap', () => {
     const cm = JSON.stringify(objects.find((o) => o.kind === 'ConfigMap'));
     expect(cm).not.toMatch(/device-keys|mqtt-cert/);

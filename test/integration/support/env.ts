@@ -32,7 +32,11 @@ export const GROUPS = {
   bridgeSigterm: 'IT_BRIDGE_SIGTERM',
   bridgeTls: 'IT_BRIDGE_TLS',
   bridgeMtls: 'IT_BRIDGE_MTLS',
+  bridgeTokens: 'IT_BRIDGE_TOKENS',
 } as const;
+
+/** The Redis started by test/env/redis.sh (shared session store and revocation list). */
+export const REDIS_URL = process.env.MQBRIDGE_TEST_REDIS ?? 'redis://127.0.0.1:16380';
 
 export function uniqueId(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;

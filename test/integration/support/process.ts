@@ -11,6 +11,8 @@ export interface BridgeProcess {
   child: ChildProcess;
   mqttPort: number;
   httpPort: number;
+  /** 0 when the token API is not served. */
+  tokenApiPort: number;
   logs: Record<string, unknown>[];
   exited: Promise<number | null>;
 }
@@ -48,7 +50,7 @@ export async function spawnBridge(config: unknown): Promise<BridgeProcess> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const listening = logs.find((l) => l.msg === 'bridge listening');
-    if (listening) return { child, logs, exited, mqttPort: listening.mqtt as number, httpPort: listening.http as number };
+    if (listening) return { child, logs, exited, mqttPort: listening.mqtt as number, httpPort: listening.http as number, tokenApiPort: (listening.tokenApi as number | undefined) ?? 0 };
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL'); // never leave a stray bridge behind a failed test
       throw new Error(`bridge did not start: ${JSON.stringify(logs)}`);
