@@ -5,7 +5,9 @@
  * local `node dist/bridge/main.js` processes, one per replica, fed from the Deployment's
  * ConfigMap (rewritten on change, so bindings hot-reload as in a pod). A changed pod template
  * replaces the processes one at a time. The Deployment's status is kept up to date from the
- * processes' /readyz, so the operator reports real readiness.
+ * processes' /readyz, so the operator reports real readiness. Secret volumes are written as
+ * files and kept up to date (demo/secret-volumes.ts). POD_RUNNER_NAMESPACE limits it to one
+ * namespace.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,10 +19,11 @@ import { parse, stringify } from 'yaml';
 import { RESOURCES, resourcePath } from '../operator/k8s/paths.js';
 import { KubeRest } from '../operator/k8s/rest.js';
 import { CONFIG_FILE, MANAGED_BY } from '../operator/render/names.js';
+import { projectSecretVolumes, relocatePaths, type MountMap, type PodTemplate } from './secret-volumes.js';
 
 interface Deployment {
   metadata: { name: string; namespace: string; generation: number };
-  spec: { replicas?: number; template: { spec: { volumes?: { configMap?: { name: string } }[] } } };
+  spec: { replicas?: number; template: { spec: PodTemplate } };
   status?: Record<string, number>;
 }
 
@@ -29,8 +32,10 @@ interface Pod {
   hash: string;
   mqttPort: number;
   httpPort: number;
+  tokenApiPort: number;
   dir: string;
   child: ChildProcess;
+  mounts: MountMap;
   configText?: string;
 }
 
@@ -38,6 +43,8 @@ const bridgeMain = fileURLToPath(new URL('../bridge/main.js', import.meta.url));
 const stateDir = process.env.POD_RUNNER_DIR ?? '.run/demo/pods';
 const firstMqttPort = Number(process.env.POD_RUNNER_MQTT_PORT ?? 1883);
 const firstHttpPort = Number(process.env.POD_RUNNER_HTTP_PORT ?? 19090);
+const firstTokenApiPort = Number(process.env.POD_RUNNER_TOKEN_API_PORT ?? 18190);
+const onlyNamespace = process.env.POD_RUNNER_NAMESPACE;
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
@@ -58,25 +65,27 @@ function log(msg: string) {
 
 function writeConfig(pod: Pod, text: string) {
   if (pod.configText === text) return;
-  const doc = parse(text) as Record<string, Record<string, unknown>>;
+  const doc = relocatePaths(parse(text) as Record<string, Record<string, unknown>>, pod.mounts);
   doc.mqtt = { ...doc.mqtt, host: '0.0.0.0', port: pod.mqttPort };
   doc.http = { ...doc.http, host: '127.0.0.1', port: pod.httpPort };
+  if (doc.auth) doc.auth = { ...doc.auth, tokenApi: { ...(doc.auth.tokenApi as object), host: '127.0.0.1', port: pod.tokenApiPort } };
   const file = join(pod.dir, CONFIG_FILE);
   writeFileSync(`${file}.tmp`, stringify(doc));
   renameSync(`${file}.tmp`, file);
   pod.configText = text;
 }
 
-function startPod(key: string, index: number, hash: string, configText: string): Pod {
-  const name = `${key.replace('/', '-')}-${hash.slice(0, 6)}-${index}`;
+async function startPod(d: Deployment, index: number, hash: string, configText: string): Promise<Pod> {
+  const name = `${d.metadata.namespace}-${d.metadata.name}-${hash.slice(0, 6)}-${index}`;
   const dir = join(stateDir, name);
   mkdirSync(dir, { recursive: true });
-  const pod = { name, hash, dir, mqttPort: freePort(firstMqttPort), httpPort: freePort(firstHttpPort) } as Pod;
+  const mounts = await projectSecretVolumes(rest, d.metadata.namespace, d.spec.template.spec, dir);
+  const pod = { name, hash, dir, mounts, mqttPort: freePort(firstMqttPort), httpPort: freePort(firstHttpPort), tokenApiPort: freePort(firstTokenApiPort) } as Pod;
   writeConfig(pod, configText);
   const out = openSync(join(dir, 'bridge.log'), 'a');
   pod.child = spawn(process.execPath, [bridgeMain, '--config', join(dir, CONFIG_FILE)], { stdio: ['ignore', out, out] });
   pod.child.on('exit', (code) => log(`pod ${name} exited (${code})`));
-  log(`started pod ${name}: MQTT 127.0.0.1:${pod.mqttPort}, HTTP 127.0.0.1:${pod.httpPort}, logs ${dir}/bridge.log`);
+  log(`started pod ${name}: MQTT 127.0.0.1:${pod.mqttPort}, HTTP 127.0.0.1:${pod.httpPort}, token API 127.0.0.1:${pod.tokenApiPort}, logs ${dir}/bridge.log`);
   return pod;
 }
 
@@ -87,6 +96,7 @@ async function stopPod(pod: Pod) {
   }
   usedPorts.delete(pod.mqttPort);
   usedPorts.delete(pod.httpPort);
+  usedPorts.delete(pod.tokenApiPort);
   log(`stopped pod ${pod.name}`);
 }
 
@@ -108,16 +118,19 @@ async function sync(d: Deployment) {
   const hash = createHash('sha256').update(JSON.stringify(d.spec.template)).digest('hex');
   const want = d.spec.replicas ?? 1;
   let list = (pods.get(key) ?? []).filter((p) => p.child.exitCode === null || p.hash !== hash);
-  for (const p of list) writeConfig(p, text);
+  for (const p of list) {
+    await projectSecretVolumes(rest, d.metadata.namespace, d.spec.template.spec, p.dir);
+    writeConfig(p, text);
+  }
   // Replace outdated pods one at a time (maxSurge 1, maxUnavailable 0), then scale.
   const outdated = list.find((p) => p.hash !== hash);
   if (outdated && list.filter((p) => p.hash === hash).length < want) {
-    list.push(startPod(key, list.length, hash, text));
+    list.push(await startPod(d, list.length, hash, text));
   } else if (outdated && (await Promise.all(list.filter((p) => p.hash === hash).map(ready))).every(Boolean)) {
     await stopPod(outdated);
     list = list.filter((p) => p !== outdated);
   }
-  while (list.filter((p) => p.hash === hash).length < want && !outdated) list.push(startPod(key, list.length, hash, text));
+  while (list.filter((p) => p.hash === hash).length < want && !outdated) list.push(await startPod(d, list.length, hash, text));
   while (list.length > want && !outdated) await stopPod(list.pop()!);
   pods.set(key, list);
 
@@ -133,7 +146,7 @@ async function sync(d: Deployment) {
 async function loop() {
   for (;;) {
     try {
-      const list = await rest.list<Deployment>(resourcePath(RESOURCES.deployment), { labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` });
+      const list = await rest.list<Deployment>(resourcePath(RESOURCES.deployment, onlyNamespace), { labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` });
       const seen = new Set<string>();
       for (const d of list.items) {
         seen.add(`${d.metadata.namespace}/${d.metadata.name}`);

@@ -33,6 +33,7 @@ export const GROUPS = {
   bridgeTls: 'IT_BRIDGE_TLS',
   bridgeMtls: 'IT_BRIDGE_MTLS',
   bridgeTokens: 'IT_BRIDGE_TOKENS',
+  bridgeOperatorAuth: 'IT_BRIDGE_OPAUTH',
 } as const;
 
 /** The Redis started by test/env/redis.sh (shared session store and revocation list). */
