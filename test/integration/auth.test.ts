@@ -23,7 +23,7 @@ let logText = '';
 async function authBridge(group: string, extra: Record<string, unknown> = {}): Promise<Bridge> {
   const sink = new Writable({ write: (chunk, _enc, cb) => ((logText += chunk.toString()), cb()) });
   const config = testConfig(group, {
-    auth: { mode: 'SignatureOrToken', instanceId: INSTANCE, accessKeysDir: keysDir, groupAllowList: { AK_TWO: ['GID_allowed'] }, maxFailuresPerMinute: 1000, reloadPollMs: 100, ...extra },
+    auth: { mode: 'SignatureOrToken', instanceId: INSTANCE, accessKeysDir: keysDir, groupAllowList: { AK_TWO: ['GID_allowed'] }, maxFailuresPerMinute: 1000, reloadPollMs: 100, tokenApi: { host: '127.0.0.1', port: 0 }, ...extra },
     bindings: [{ mqttParentTopic: 'auth', rocketmqTopic: TOPICS.down }],
   });
   const b = await Bridge.start(config, { log: pino({ level: 'debug' }, sink) });
@@ -158,6 +158,23 @@ describe('Token mode', () => {
     const closed = device.waitClosed();
     void device.publish('$SYS/uploadToken', JSON.stringify({ token: 'not-a-token', type: 'RW' }), 1).catch(() => undefined);
     await closed;
+  });
+
+  test('mosquitto_sub with an R token receives what mosquitto_pub with a W token sends', async () => {
+    const topic = `auth/mosq/${uniqueId('t')}`;
+    const login = (id: string, password: string) => ['-h', '127.0.0.1', '-p', String(bridge.mqttPort), '-i', id, '-u', `Token|AK_ONE|${INSTANCE}`, '-P', password, '-q', '1'];
+    const sub = run('mosquitto_sub', [...login('GID_cli@@@sub', `R|${token(['R'], ['auth/mosq/#'])}`), '-t', topic, '-C', '1', '-W', '30']);
+    let received: string | undefined;
+    void sub.then((r) => (received = r.stdout.trim()), () => undefined);
+    // Publish until the subscriber, which may not have subscribed yet, has its message.
+    await waitFor('mosquitto_sub output', async () => {
+      await run('mosquitto_pub', [...login('GID_cli@@@pub', `W|${token(['W'], ['auth/mosq/#'])}`), '-t', topic, '-m', 'from mosquitto']);
+      await sleep(300);
+      return received;
+    }, 30_000, 200);
+    expect(received).toBe('from mosquitto');
+    // An R token does not let mosquitto_pub publish.
+    await expect(run('mosquitto_pub', [...login('GID_cli@@@nopub', `R|${token(['R'], ['auth/mosq/#'])}`), '-t', topic, '-m', 'x'])).rejects.toThrow();
   });
 
   test('a client whose token expires without renewal is disconnected', async () => {

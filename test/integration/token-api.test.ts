@@ -11,6 +11,7 @@ import { Bridge } from '../../bridge/bridge.js';
 import { metricValue, testConfig, testLogger } from './support/bridge.js';
 import { GROUPS, REDIS_URL, ROCKETMQ_ENDPOINT, TOPICS, uniqueId, waitFor } from './support/env.js';
 import { Device } from './support/mqtt.js';
+import { makePki } from './support/pki.js';
 import { spawnBridge, type BridgeProcess } from './support/process.js';
 
 /**
@@ -181,4 +182,34 @@ test('with Redis away, revoking fails with 503 and pods keep the ids they know; 
   const device = await Device.connect(b.mqttPort, tokenLogin('GID_tok@@@after', token));
   await waitFor('revocation stored again', async () => JSON.parse(await cli(a.tokenApiPort, ['revoke', token]).catch(() => '{}')).revoked || undefined, 30_000);
   await device.waitClosed(10_000);
+});
+
+test('a single pod without a session store: the token API over HTTPS, revocation in the pod', async () => {
+  const pki = await makePki();
+  const single = await Bridge.start(
+    testConfig(GROUPS.bridgeTokens, {
+      ...settings(),
+      bridge: { name: uniqueId('tok-single-') },
+      sessionStore: {},
+      tls: { certFile: pki.serverCert, keyFile: pki.serverKey },
+      auth: { ...settings().auth, tokenApi: { host: '127.0.0.1', port: 0, tls: true } },
+    } as never),
+    { log: testLogger() },
+  );
+  try {
+    const port = single.tokenApiPort;
+    const https = async (args: string[]) => {
+      const env = { ...process.env, MQBRIDGE_ACCESS_KEY_ID: 'AK_ONE', MQBRIDGE_ACCESS_KEY_SECRET: SECRETS.AK_ONE, MQBRIDGE_INSTANCE_ID: INSTANCE };
+      return (await run(process.execPath, [CLI, 'token', ...args, '--url', `https://127.0.0.1:${port}`], { env })).stdout.trim();
+    };
+    // A client that does not trust the bridge's CA gets no answer.
+    await expect(https(['apply', '--resource', 'tok/#', '--actions', 'R', '--ttl', '600'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/certificate/i) });
+    const token = await https(['apply', '--resource', 'tok/#', '--actions', 'RW', '--ttl', '600', '--ca-file', pki.ca]);
+    const device = await Device.connect(single.mqttPort, tokenLogin('GID_tok@@@single', token));
+    expect(JSON.parse(await https(['revoke', token, '--ca-file', pki.ca]))).toMatchObject({ revoked: true });
+    await device.waitClosed(10_000);
+    expect(await refusal(single.mqttPort, tokenLogin('GID_tok@@@single', token))).toMatch(/Bad username or password/);
+  } finally {
+    await single.stop();
+  }
 });

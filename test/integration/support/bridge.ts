@@ -4,7 +4,8 @@ import { parseConfig } from '../../../bridge/config/load.js';
 import type { BridgeConfig } from '../../../bridge/config/schema.js';
 import { ROCKETMQ_ENDPOINT, uniqueId, waitFor } from './env.js';
 
-type Overrides = { [K in Exclude<keyof BridgeConfig, 'bindings'>]?: Partial<BridgeConfig[K]> } & { bindings?: unknown[] };
+type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+type Overrides = { [K in Exclude<keyof BridgeConfig, 'bindings'>]?: DeepPartial<BridgeConfig[K]> } & { bindings?: unknown[] };
 
 /** A config for a bridge on free ports against the test RocketMQ, consuming with `consumerGroup`. */
 export function testConfig(consumerGroup: string, overrides: Overrides = {}): BridgeConfig {
