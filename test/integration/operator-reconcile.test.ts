@@ -175,9 +175,9 @@ describe('operator on a real API server', () => {
     });
     const svc = await waitFor('service ports', async () => {
       const s = await kube.get(RESOURCES.service, 'b1-mqtt');
-      return (spec(s).ports as unknown[]).length === 4 ? s : undefined;
+      return (spec(s).ports as unknown[]).length === 5 ? s : undefined;
     });
-    expect((spec(svc).ports as { name: string; port: number }[]).map((p) => `${p.name}:${p.port}`)).toEqual(['mqtt:1884', 'mqtts:8883', 'mqtt-ws:8083', 'mqtt-wss:8084']);
+    expect((spec(svc).ports as { name: string; port: number }[]).map((p) => `${p.name}:${p.port}`)).toEqual(['mqtt:1884', 'mqtts:8883', 'mqtt-ws:8083', 'mqtt-wss:8084', 'token-api:8090']);
     const pod = (spec(await kube.get(RESOURCES.deployment, 'b1-bridge')).template as { spec: { volumes: { name: string; secret?: { secretName: string } }[] } }).spec;
     expect(pod.volumes.filter((v) => v.secret).map((v) => v.secret!.secretName)).toEqual(['device-keys', 'mqtt-cert']);
     const config = await configOf('b1');
