@@ -1,5 +1,12 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { createNamespace, installCrds, kubectlApply } from './support/kube.js';
+import { createNamespace, installCrds, kubectl, kubectlApply } from './support/kube.js';
+
+const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
 
 let ns: string;
 
@@ -30,6 +37,8 @@ describe('the real API server refuses bad resources with a readable message', ()
     ['auth without keys', () => bridge('b1', { rocketmq, auth: { mode: 'Signature' } }), 'auth.instanceId and auth.accessKeysSecret are required unless auth.mode is None'],
     ['TLS without a certificate', () => bridge('b1', { rocketmq, tls: { enabled: true } }), 'tls.certificateSecret is required when tls.enabled is true'],
     ['secure WebSocket without a certificate', () => bridge('b1', { rocketmq, websocket: { enabled: true, securePort: 8084 } }), 'websocket.securePort needs tls.certificateSecret'],
+    ['an HTTPS token API without a certificate', () => bridge('b1', { rocketmq, auth: { mode: 'Token', instanceId: 'i', accessKeysSecret: { name: 'k' }, tokenApi: { tls: true } } }), 'auth.tokenApi.tls needs tls.certificateSecret'],
+    ['a token API port out of range', () => bridge('b1', { rocketmq, auth: { tokenApi: { port: 70000 } } }), 'spec.auth.tokenApi.port'],
     ['WebSocket path without a slash', () => bridge('b1', { rocketmq, websocket: { enabled: true, path: 'mqtt' } }), 'must start with /'],
     ['parent topic too short', () => binding('t1', { ...goodBinding, mqttParentTopic: 'ab' }), '3-64 characters'],
     ['parent topic with a slash', () => binding('t1', { ...goodBinding, mqttParentTopic: 'a/b/c' }), '3-64 characters'],
@@ -58,4 +67,16 @@ describe('the real API server refuses bad resources with a readable message', ()
     const retopic = await kubectlApply(binding('t-immutable', { ...goodBinding, rocketmqTopic: 'OTHER', direction: 'MqttToRocketmq' }));
     expect(retopic.ok).toBe(true);
   });
+});
+
+// examples/bridge.yaml is a bridge config file, not a Kubernetes manifest.
+const manifests = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml') && /^apiVersion:/m.test(readFileSync(`${EXAMPLES}${f}`, 'utf8')));
+
+test.each(manifests)('examples/%s is accepted by the API server (server-side dry run)', async (file) => {
+  // In a namespace of its own, so objects other tests left in "default" cannot interfere.
+  const text = readFileSync(`${EXAMPLES}${file}`, 'utf8').replaceAll('namespace: default', `namespace: ${ns}`);
+  const copy = join(await mkdtemp(join(tmpdir(), 'mqbridge-example-')), file);
+  await writeFile(copy, text);
+  const out = await kubectl('apply', '--dry-run=server', '-f', copy);
+  expect(out).toMatch(/\(server dry run\)/);
 });
