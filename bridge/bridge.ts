@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Server } from 'node:net';
+import { hostname } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import type { SecureContextOptions } from 'node:tls';
 import type { Aedes } from 'aedes';
@@ -17,6 +19,7 @@ import { DownlinkConsumers } from './rocketmq/consumer.js';
 import { RocketmqHealth } from './rocketmq/health.js';
 import { clientOptions } from './rocketmq/options.js';
 import { RocketmqProducer } from './rocketmq/producer.js';
+import { SessionStore } from './redis/session-store.js';
 import { UplinkService } from './uplink/service.js';
 
 /** Bytes a PUBLISH may take beyond its payload: fixed header, topic (UTF-8), packet id. */
@@ -47,6 +50,8 @@ export class Bridge {
   private readonly uplink: UplinkService;
   private readonly consumers: DownlinkConsumers;
   private readonly auth: AuthService;
+  /** Shared with the other pods of this bridge; undefined: state lives in this process. */
+  private readonly store: SessionStore | undefined;
   private aedes!: Aedes;
   private downlink!: DownlinkService;
 
@@ -70,6 +75,9 @@ export class Bridge {
       log: this.log,
     });
     this.auth = new AuthService(config.auth, this.metrics, this.log);
+    // The pod name (the host name in Kubernetes) and a per-process part: a restarted pod is a new member.
+    const podId = `${hostname()}-${randomUUID().slice(0, 8)}`;
+    this.store = config.sessionStore.redis ? new SessionStore(config, podId, this.metrics, this.log) : undefined;
     this.consumers = new DownlinkConsumers({
       settings: {
         consumerGroup: consumerGroupOf(config),
@@ -96,6 +104,9 @@ export class Bridge {
     const { config, metrics, log } = this;
     const { mqtt } = config;
     await this.auth.start();
+    // Served before the broker: it may wait for the session store, and liveness must not fail meanwhile.
+    this.httpServer = await startHttpServer(config.http.host, config.http.port, () => this.readiness(), metrics.registry);
+    this.store?.start();
     this.aedes = await createBroker({
       auth: this.auth,
       bindings: () => this.table,
@@ -103,6 +114,8 @@ export class Bridge {
       limits: { ...mqtt, maxPacketBytes: mqtt.maxPayloadBytes + 4 * mqtt.maxTopicLength + PACKET_OVERHEAD },
       metrics,
       log,
+      store: this.store,
+      podId: this.store?.podId,
     });
     this.downlink = new DownlinkService({
       aedes: this.aedes,
@@ -111,12 +124,12 @@ export class Bridge {
       maxTopicLength: mqtt.maxTopicLength,
       metrics,
       log,
+      ...(this.store ? { isOnline: (id: string) => this.store!.isOnline(id), storeUp: () => this.store!.up } : {}),
     });
     metrics.bindings.set(this.table.size);
     this.health.start();
     void this.producer.start();
     void this.consumers.setTopics(this.table.downlinkByTopic().keys());
-    this.httpServer = await startHttpServer(config.http.host, config.http.port, () => this.readiness(), metrics.registry);
     this.mqttServer = await listenTcp(this.aedes, mqtt.host, mqtt.port);
     this.listeners.set('tcp', this.mqttServer);
     await this.startSecondaryListeners();
@@ -182,6 +195,7 @@ export class Bridge {
       rocketmqProducer: this.producer.started,
       rocketmqReachable: this.health.up,
       bindingsLoaded: true,
+      ...(this.store ? { sessionStore: this.store.up } : {}),
     };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
@@ -217,6 +231,7 @@ export class Bridge {
     await this.consumers.stop();
     await withTimeout(this.uplink.drain(), this.config.shutdown.graceMs);
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await this.store?.close();
     await listenerClosed;
     await this.producer.stop();
     this.health.stop();

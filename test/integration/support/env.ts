@@ -9,6 +9,9 @@ export const TOPICS = {
   p2p: 'IT_P2P',
   fault: 'IT_FAULT',
   reload: 'IT_RELOAD',
+  cluster: 'IT_CLUSTER',
+  clusterFault: 'IT_CLUSTER_FAULT',
+  clusterRoll: 'IT_CLUSTER_ROLL',
 } as const;
 
 /**
@@ -32,7 +35,16 @@ export const GROUPS = {
   bridgeSigterm: 'IT_BRIDGE_SIGTERM',
   bridgeTls: 'IT_BRIDGE_TLS',
   bridgeMtls: 'IT_BRIDGE_MTLS',
+  appCluster: 'IT_APP_CLUSTER',
+  bridgeCluster: 'IT_BRIDGE_CLUSTER',
+  appClusterFault: 'IT_APP_CLUSTER_FAULT',
+  bridgeClusterFault: 'IT_BRIDGE_CLUSTER_FAULT',
+  appClusterRoll: 'IT_APP_CLUSTER_ROLL',
+  bridgeClusterRoll: 'IT_BRIDGE_CLUSTER_ROLL',
 } as const;
+
+/** The Redis started by test/env/redis.sh: the session store shared by several bridges. */
+export const REDIS_URL = process.env.MQBRIDGE_TEST_REDIS ?? 'redis://127.0.0.1:16380';
 
 export function uniqueId(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
