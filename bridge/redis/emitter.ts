@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import type { RedisClient } from './connection.js';
 
@@ -18,6 +19,7 @@ export interface EmittedPacket {
 type Listener = (packet: EmittedPacket, done: () => void) => void;
 
 interface RedisEmitterInternals extends Emitter {
+  state: EventEmitter;
   closed?: boolean;
   closing?: boolean;
   /** mqemitter's own, in-process emit and close (mqemitter-redis keeps them under these names). */
@@ -51,6 +53,8 @@ export interface EmitterOptions {
 export function createRedisEmitter(options: EmitterOptions): Emitter {
   const { prefix, sub, pub, mustBeShared, onLocalOnly } = options;
   const mq = new MQEmitterRedisPrefix(prefix, { subConn: sub, pubConn: pub, concurrency: 100, matchEmptyLevels: true });
+  // Connection errors are the connections' own (logged there); unheard, this one would throw.
+  mq.state.on('error', () => undefined);
   const shared = { emit: mq.emit.bind(mq), on: mq.on.bind(mq) };
 
   // Listeners are registered under the prefixed topic; an in-process emit must use it too.

@@ -133,13 +133,26 @@ export class GuardedPersistence {
     return this.outgoingEnqueueCombi([sub], packet);
   }
 
-  /** aedes calls it as `delWill(client).finally(...)`: a rejection would go unhandled. */
+  /**
+   * aedes calls it as `delWill(client).finally(...)`: a rejection would go unhandled. The library
+   * also sends some will commands without waiting for them: while Redis is away, none are sent.
+   */
   async delWill(client: ClientRef): Promise<unknown> {
+    if (!this.reachable) return null;
     try {
       return await this.inner.delWill(client);
     } catch {
       return null;
     }
+  }
+
+  async putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
+    if (!this.reachable) throw new Error('session store unreachable: a will message cannot be kept');
+    await this.inner.putWill(client, packet);
+  }
+
+  private get reachable(): boolean {
+    return this.options.db.status === 'ready';
   }
 
   /**
@@ -156,11 +169,14 @@ export class GuardedPersistence {
   subscriptionsByTopic = (topic: string) => this.inner.subscriptionsByTopic(topic);
   outgoingUpdate = (client: ClientRef, packet: StoredPacket) => this.inner.outgoingUpdate(client, packet);
   outgoingClearMessageId = (client: ClientRef, packet: StoredPacket) => this.inner.outgoingClearMessageId(client, packet);
-  outgoingStream = (client: ClientRef) => Readable.from(this.inner.outgoingStream(client));
+  /**
+   * Read on every CONNECT. Persistent sessions are refused while Redis is away, so the only
+   * queue asked for then is a clean session's, which is empty: do not fail its connection.
+   */
+  outgoingStream = (client: ClientRef) => (this.reachable ? Readable.from(this.inner.outgoingStream(client)) : Readable.from([]));
   incomingStorePacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingStorePacket(client, packet);
   incomingGetPacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingGetPacket(client, packet);
   incomingDelPacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingDelPacket(client, packet);
-  putWill = (client: ClientRef, packet: StoredPacket) => this.inner.putWill(client, packet);
   getWill = (client: ClientRef) => this.inner.getWill(client);
   streamWill = (brokers: unknown) => Readable.from(this.inner.streamWill(brokers));
   getClientList = (topic: string) => Readable.from(this.inner.getClientList(topic));
