@@ -65,6 +65,10 @@ export class Bridge {
     this.health = new RocketmqHealth(config.rocketmq.endpoints, this.metrics);
     this.producer = new RocketmqProducer(rmq, this.health, this.metrics, this.log);
     const { mqtt } = config;
+    // The pod name (the host name in Kubernetes) and a per-process part: a restarted pod is a new member.
+    const podId = `${hostname()}-${randomUUID().slice(0, 8)}`;
+    this.store = config.sessionStore.redis ? new SessionStore(config, podId, this.metrics, this.log) : undefined;
+    const store = this.store;
     this.uplink = new UplinkService({
       bindings: () => this.table,
       producer: this.producer,
@@ -73,11 +77,9 @@ export class Bridge {
       origin: config.bridge.name,
       metrics: this.metrics,
       log: this.log,
+      ...(store ? { storedElsewhere: (clientId: string, messageId: number) => store.qos2InFlight(clientId, messageId) } : {}),
     });
     this.auth = new AuthService(config.auth, this.metrics, this.log);
-    // The pod name (the host name in Kubernetes) and a per-process part: a restarted pod is a new member.
-    const podId = `${hostname()}-${randomUUID().slice(0, 8)}`;
-    this.store = config.sessionStore.redis ? new SessionStore(config, podId, this.metrics, this.log) : undefined;
     this.consumers = new DownlinkConsumers({
       settings: {
         consumerGroup: consumerGroupOf(config),

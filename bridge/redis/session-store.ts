@@ -92,6 +92,17 @@ export class SessionStore {
     if (!clean) this.track(this.expiry.touch(clientId, true));
   }
 
+  /**
+   * Whether a QoS 2 PUBLISH of this session is in flight (stored, PUBREL not yet seen): aedes keeps
+   * that record in Redis once the message was accepted, whichever pod took it. No answer: no.
+   */
+  async qos2InFlight(clientId: string, messageId: number): Promise<boolean> {
+    return this.persistence.incomingGetPacket({ id: clientId }, { topic: '', messageId }).then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** Whether a client id is connected to any live pod; throws while Redis does not answer. */
   async isOnline(clientId: string): Promise<boolean> {
     return (await this.presence.podOf(clientId)) !== undefined;

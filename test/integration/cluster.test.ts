@@ -3,6 +3,7 @@ import type { Bridge } from '../../bridge/bridge.js';
 import { countBy, podsSpec, readyz, startPods, sumMetric } from './support/cluster.js';
 import { GROUPS, TOPICS, sleep, uniqueId, waitFor } from './support/env.js';
 import { Device, type Received } from './support/mqtt.js';
+import { RawClient } from './support/raw.js';
 import { AppConsumer, appProducer, appSend } from './support/rocketmq.js';
 
 // Three pods of one bridge in this process, sharing a Redis and a consumer group.
@@ -132,6 +133,26 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
     // The subscription came back too: a new message arrives live.
     await sender.publish(`clus/${m}/live`, 'live', 1);
     await waitFor('live message', () => back.received.find((r) => r.payload.toString() === 'live'));
+  });
+
+  test('QoS 2 exactly once when the device moves pods: a DUP of a PUBLISH stored through another pod is not stored again', async () => {
+    const clientId = uniqueId('GID_cl@@@q2-');
+    const m = uniqueId('q2');
+    const publish = { cmd: 'publish' as const, topic: `clus/${m}`, payload: Buffer.from('once'), qos: 2 as const, messageId: 4343, retain: false };
+    const first = await RawClient.connected(pods[0]!.mqttPort, clientId, 4, false);
+    first.send({ ...publish, dup: false });
+    await first.next('pubrec');
+    first.end(); // no PUBREL: the device retransmits after reconnecting, here to another pod
+    await first.closed;
+    const second = await RawClient.connected(pods[1]!.mqttPort, clientId, 4, false);
+    second.send({ ...publish, dup: true });
+    await second.next('pubrec');
+    second.send({ cmd: 'pubrel', messageId: 4343 });
+    await second.next('pubcomp');
+    second.end();
+    await app.waitFor((msg) => msg.properties.get('mqttSecondTopic') === `/${m}`);
+    await sleep(1_500);
+    expect(app.matching((msg) => msg.properties.get('mqttSecondTopic') === `/${m}`)).toHaveLength(1);
   });
 
   test('one client id, one session: connecting on another pod takes over and the first connection is closed', async () => {
