@@ -1,5 +1,6 @@
 import type { Producer } from 'rocketmq-client-nodejs';
-import type { Bridge } from '../../bridge/bridge.js';
+import { Bridge } from '../../bridge/bridge.js';
+import { testLogger } from './support/bridge.js';
 import { countBy, podConfig, podsSpec, readyz, startPods, sumMetric } from './support/cluster.js';
 import { GROUPS, TOPICS, sleep, uniqueId, waitFor } from './support/env.js';
 import { Device } from './support/mqtt.js';
@@ -69,6 +70,30 @@ describe('Redis goes away and comes back', () => {
     await waitFor('the clean subscriber gets the deferred one too', () => local.received.find((r) => r.payload.toString() === 'app-during'), 60_000);
     await Promise.all([local, sender, fresh, back].map((d) => d.end()));
   });
+});
+
+test('a pod started while Redis is away serves /healthz, is not ready, and comes up when Redis does', async () => {
+  const spec = podsSpec('clstart', GROUPS.bridgeClusterFault, binding);
+  const http = 41_110;
+  await redisCtl('stop', '--kill');
+  let pod: Bridge | undefined;
+  let failed: Error | undefined;
+  const starting = Bridge.start(podConfig(spec, { http }), { log: testLogger() }).then(
+    (b) => (pod = b),
+    (err: Error) => (failed = err),
+  );
+  try {
+    await waitFor('/healthz', async () => failed ?? ((await fetch(`http://127.0.0.1:${http}/healthz`)).ok || undefined), 60_000);
+    expect(failed).toBeUndefined();
+    await sleep(2_000);
+    expect((await readyz(http)).status).toBe(503);
+    expect(pod).toBeUndefined(); // still waiting for the sessions in Redis
+  } finally {
+    await redisCtl('restart');
+  }
+  await starting;
+  await waitFor('ready', () => pod!.readiness().ready, 60_000);
+  await pod!.stop();
 });
 
 describe('kill -9 of a pod under steady QoS 1 load in both directions', () => {
