@@ -1,6 +1,7 @@
 /** Benchmark dispatcher: node dist/bench/run.js <scenario>|all [--quick] */
 const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): Promise<void> }>> = {
   'mqtt-engine': () => import('./scenarios/mqtt-engine.js'),
+  'scale-out': () => import('./scenarios/scale-out.js'),
 };
 
 const args = process.argv.slice(2);

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Server } from 'node:net';
+import { hostname } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import type { SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Aedes } from 'aedes';
@@ -19,6 +21,7 @@ import { DownlinkConsumers } from './rocketmq/consumer.js';
 import { RocketmqHealth } from './rocketmq/health.js';
 import { clientOptions } from './rocketmq/options.js';
 import { RocketmqProducer } from './rocketmq/producer.js';
+import { SessionStore } from './redis/session-store.js';
 import { UplinkService } from './uplink/service.js';
 
 /** Bytes a PUBLISH may take beyond its payload: fixed header, topic (UTF-8), packet id. */
@@ -50,6 +53,8 @@ export class Bridge {
   private readonly uplink: UplinkService;
   private readonly consumers: DownlinkConsumers;
   private readonly auth: AuthService;
+  /** Shared with the other pods of this bridge; undefined: state lives in this process. */
+  private readonly store: SessionStore | undefined;
   private aedes!: Aedes;
   private downlink!: DownlinkService;
 
@@ -63,6 +68,10 @@ export class Bridge {
     this.health = new RocketmqHealth(config.rocketmq.endpoints, this.metrics);
     this.producer = new RocketmqProducer(rmq, this.health, this.metrics, this.log);
     const { mqtt } = config;
+    // The pod name (the host name in Kubernetes) and a per-process part: a restarted pod is a new member.
+    const podId = `${hostname()}-${randomUUID().slice(0, 8)}`;
+    this.store = config.sessionStore.redis ? new SessionStore(config, podId, this.metrics, this.log) : undefined;
+    const store = this.store;
     this.uplink = new UplinkService({
       bindings: () => this.table,
       producer: this.producer,
@@ -71,6 +80,7 @@ export class Bridge {
       origin: config.bridge.name,
       metrics: this.metrics,
       log: this.log,
+      ...(store ? { storedElsewhere: (clientId: string, messageId: number) => store.qos2InFlight(clientId, messageId) } : {}),
     });
     this.auth = new AuthService(config.auth, this.metrics, this.log, createRevocationList(config, this.metrics, this.log));
     this.consumers = new DownlinkConsumers({
@@ -99,6 +109,9 @@ export class Bridge {
     const { config, metrics, log } = this;
     const { mqtt } = config;
     await this.auth.start();
+    // Served before the broker: it may wait for the session store, and liveness must not fail meanwhile.
+    this.httpServer = await startHttpServer(config.http.host, config.http.port, () => this.readiness(), metrics.registry);
+    this.store?.start();
     this.aedes = await createBroker({
       auth: this.auth,
       bindings: () => this.table,
@@ -106,6 +119,8 @@ export class Bridge {
       limits: { ...mqtt, maxPacketBytes: mqtt.maxPayloadBytes + 4 * mqtt.maxTopicLength + PACKET_OVERHEAD },
       metrics,
       log,
+      store: this.store,
+      podId: this.store?.podId,
     });
     this.downlink = new DownlinkService({
       aedes: this.aedes,
@@ -114,12 +129,12 @@ export class Bridge {
       maxTopicLength: mqtt.maxTopicLength,
       metrics,
       log,
+      ...(this.store ? { isOnline: (id: string) => this.store!.isOnline(id), storeUp: () => this.store!.up } : {}),
     });
     metrics.bindings.set(this.table.size);
     this.health.start();
     void this.producer.start();
     void this.consumers.setTopics(this.table.downlinkByTopic().keys());
-    this.httpServer = await startHttpServer(config.http.host, config.http.port, () => this.readiness(), metrics.registry);
     this.mqttServer = await listenTcp(this.aedes, mqtt.host, mqtt.port);
     this.listeners.set('tcp', this.mqttServer);
     await this.startSecondaryListeners();
@@ -209,6 +224,7 @@ export class Bridge {
       rocketmqReachable: this.health.up,
       bindingsLoaded: true,
       tokenRevocationsKnown: this.auth.revocationsKnown,
+      ...(this.store ? { sessionStore: this.store.up } : {}),
     };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
@@ -243,6 +259,7 @@ export class Bridge {
     await this.consumers.stop();
     await withTimeout(this.uplink.drain(), this.config.shutdown.graceMs);
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await this.store?.close();
     await listenerClosed;
     await this.producer.stop();
     this.health.stop();

@@ -109,7 +109,9 @@ The demo keeps running. Try it by hand:
   metadata: {name: alerts, namespace: default}
   spec: {bridge: quickstart, mqttParentTopic: alerts, rocketmqTopic: DEMO_SENSORS, direction: MqttToRocketmq}
   YAML
-  kubectl scale mqttbridge/quickstart --replicas=2     # the pod runner starts a second bridge on the next free port
+  # More than one bridge pod needs spec.sessionStore.redis (a Redis all pods share), e.g.
+  #   kubectl patch mqttbridge/quickstart --type=merge -p '{"spec":{"sessionStore":{"redis":{"url":"redis://127.0.0.1:6379"}}}}'
+  kubectl scale mqttbridge/quickstart --replicas=2     # then the pod runner starts a second bridge on the next free port
 
 Bridge pods' logs: .run/demo/pods/*/bridge.log. Stop everything: npm run demo:stop
 Took $(($(date +%s) - T0)) s.

@@ -98,8 +98,11 @@ export const configSchema = z
          */
         redis: z
           .strictObject({
-            /** `redis://[user:password@]host:port[/db]` or `rediss://`; for a Cluster, seed nodes separated by commas. */
-            url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL'),
+            /**
+             * `redis://[user:password@]host:port[/db]` or `rediss://`; for a Cluster, seed nodes separated by commas.
+             * May be left out when the environment variable MQBRIDGE_REDIS_URL (from a Secret) gives it.
+             */
+            url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL').optional(),
             cluster: z.boolean().default(false),
             /** Prefix of every key; defaults to `mqbridge:<bridge.name>:` so bridges can share a Redis. */
             keyPrefix: z.string().min(1).optional(),

@@ -3,7 +3,7 @@ import type { MessageView } from 'rocketmq-client-nodejs';
 import type { BindingTable } from '../mapping/bindings.js';
 import { planDownlink } from '../mapping/downlink.js';
 import { payloadOf } from '../mapping/properties.js';
-import { p2pInternalTopic } from '../mapping/topics.js';
+import { ROCKETMQ_PUBLISHER, p2pInternalTopic } from '../mapping/topics.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 
@@ -14,6 +14,10 @@ export interface DownlinkDeps {
   maxTopicLength: number;
   metrics: BridgeMetrics;
   log: Logger;
+  /** Cluster-wide presence of a client id (shared session store); by default this pod's clients. */
+  isOnline?: (clientId: string) => Promise<boolean>;
+  /** With a shared session store: whether it answers. Messages wait in RocketMQ while it does not. */
+  storeUp?: () => boolean;
 }
 
 /**
@@ -23,6 +27,12 @@ export interface DownlinkDeps {
  */
 export class DownlinkService {
   constructor(private readonly deps: DownlinkDeps) {}
+
+  /** This pod's clients first: no round trip to Redis for them. */
+  private async isOnline(clientId: string): Promise<boolean> {
+    if (isConnected(this.deps.aedes, clientId)) return true;
+    return (await this.deps.isOnline?.(clientId)) ?? false;
+  }
 
   async deliver(rocketmqTopic: string, message: MessageView): Promise<void> {
     const { bindings, origin, maxTopicLength, metrics, log, aedes } = this.deps;
@@ -37,7 +47,12 @@ export class DownlinkService {
       return;
     }
     if (plan.kind === 'echo') return;
-    if (plan.kind === 'p2p' && !plan.keepWhileOffline && !isConnected(aedes, plan.target)) {
+    if (this.deps.storeUp && !this.deps.storeUp()) {
+      // Unacked, it comes back once the invisible duration is over; by then Redis may be back.
+      metrics.sessionStoreDegraded.inc({ operation: 'downlink_left_in_rocketmq' });
+      throw new Error('session store unreachable: left in RocketMQ for redelivery');
+    }
+    if (plan.kind === 'p2p' && !plan.keepWhileOffline && !(await this.isOnline(plan.target))) {
       // cleansessionflag=true: for online devices only.
       metrics.refused('p2p_target_offline');
       log.debug({ target: plan.target, messageId: message.messageId }, 'P2P target offline; message not kept');
@@ -45,9 +60,8 @@ export class DownlinkService {
     }
     const topic = plan.kind === 'p2p' ? p2pInternalTopic(plan.target, plan.topic) : plan.topic;
     await new Promise<void>((resolve, reject) => {
-      aedes.publish({ cmd: 'publish', topic, payload: payloadOf(message.body, message.properties), qos: plan.qos, retain: false, dup: false }, (err) =>
-        err ? reject(err) : resolve(),
-      );
+      const packet = { cmd: 'publish' as const, topic, payload: payloadOf(message.body, message.properties), qos: plan.qos, retain: false, dup: false };
+      aedes.publish({ ...packet, clientId: ROCKETMQ_PUBLISHER } as typeof packet, (err) => (err ? reject(err) : resolve()));
     });
     metrics.messages.inc({ direction: 'downlink', binding: binding.mqttParentTopic });
     metrics.bytes.inc({ direction: 'downlink', binding: binding.mqttParentTopic }, message.body.length);

@@ -14,6 +14,7 @@ export type RefusalReason =
   | 'rocketmq_rejected'
   | 'invalid_downlink_message'
   | 'p2p_target_offline'
+  | 'session_store_unavailable'
   | 'not_authorized';
 
 export interface Refusal {

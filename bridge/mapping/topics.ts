@@ -56,3 +56,10 @@ export function shownTopicOf(internalTopic: string): string | undefined {
   const slash = rest.indexOf('/');
   return slash < 0 ? undefined : rest.slice(slash + 1);
 }
+
+/**
+ * The publisher named on packets the bridge hands to aedes for RocketMQ messages (aedes keeps a
+ * packet's `clientId`; devices never see it). With a shared session store such a packet must
+ * reach Redis or fail, so that the message stays in RocketMQ and comes back.
+ */
+export const ROCKETMQ_PUBLISHER = '$mqbridge-rocketmq';

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { Aedes, type Client, type Subscription } from 'aedes';
 import type { AuthService } from '../auth/service.js';
 import type { BindingTable } from '../mapping/bindings.js';
@@ -6,6 +7,7 @@ import { p2pInboxFilter, shownTopicOf } from '../mapping/topics.js';
 import { checkSubscribeFilter, type UplinkLimits } from '../mapping/uplink.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
+import type { SessionStore } from '../redis/session-store.js';
 import { RefusedError, type UplinkService } from '../uplink/service.js';
 import { PacketTooLargeError, guardPacketSize } from './packet-guard.js';
 
@@ -16,20 +18,34 @@ export interface BrokerDeps {
   limits: UplinkLimits & { maxClientIdLength: number; maxPacketBytes: number; connectTimeoutMs: number };
   metrics: BridgeMetrics;
   log: Logger;
+  /** Shared sessions and delivery across pods; without it, state lives in this process. */
+  store?: SessionStore;
+  /** Names this aedes instance among the pods (in Redis and in aedes' $SYS announcements). */
+  podId?: string;
 }
 
 /** The embedded MQTT server, configured with the bridge's publish/subscribe policy. */
 export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
-  const { auth, bindings, uplink, limits, metrics, log } = deps;
+  const { auth, bindings, uplink, limits, metrics, log, store } = deps;
   const aedes = await Aedes.createBroker({
+    ...(deps.podId ? { id: deps.podId } : {}),
+    ...(store ? { persistence: store.persistence, mq: store.mq } : {}),
     maxClientsIdLength: limits.maxClientIdLength,
     connectTimeout: limits.connectTimeoutMs,
     authenticate: (client, username, password, done) => {
       // aedes checks the client id length for MQTT 3.1 only; the contract caps it at 64 for all.
-      if (client.id.length <= limits.maxClientIdLength) return auth.authenticate(client, username, password, done);
-      metrics.refused('client_id_too_long');
-      log.warn({ clientId: client.id.slice(0, 80), limit: limits.maxClientIdLength }, 'CONNECT refused: client id too long');
-      done(Object.assign(new Error('client id too long'), { returnCode: 2 as const }), false);
+      if (client.id.length > limits.maxClientIdLength) {
+        metrics.refused('client_id_too_long');
+        log.warn({ clientId: client.id.slice(0, 80), limit: limits.maxClientIdLength }, 'CONNECT refused: client id too long');
+        return done(Object.assign(new Error('client id too long'), { returnCode: 2 as const }), false);
+      }
+      // A persistent session lives in the store: without it, it could be neither restored nor kept.
+      if (store && !client.clean && !store.up) {
+        metrics.refused('session_store_unavailable');
+        log.warn({ clientId: client.id }, 'CONNECT refused (server unavailable): persistent session while the session store is unreachable');
+        return done(Object.assign(new Error('session store unavailable'), { returnCode: 3 as const }), false);
+      }
+      auth.authenticate(client, username, password, done);
     },
     authorizePublish: (client, packet, done) => {
       if (auth.isRenewal(packet)) return auth.renew(client, packet, done);
@@ -41,9 +57,12 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
     },
     authorizeSubscribe: (client, sub, done) => authorizeSubscribe(client, sub, done),
     // P2P messages travel on the target's internal inbox topic; show the device the real one.
+    // In place: aedes sends a restored session's queued packets without using the returned one,
+    // and every packet it passes here is already a copy for this one client.
     authorizeForward: (_client, packet) => {
       const shown = shownTopicOf(packet.topic);
-      return shown === undefined ? packet : { ...packet, topic: shown };
+      if (shown !== undefined) packet.topic = shown;
+      return packet;
     },
   });
 
@@ -67,6 +86,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
 
   aedes.on('client', (client) => {
     metrics.connections.set(aedes.connectedClients);
+    store?.clientConnected(client.id, client.clean);
     // Every client gets its private P2P inbox, so it receives P2P messages without subscribing.
     client.subscribe({ topic: p2pInboxFilter(client.id), qos: 2 } as Subscription, (err?: Error) => {
       if (err) log.error({ clientId: client.id, err: err.message }, 'cannot subscribe the P2P inbox');
@@ -76,9 +96,15 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
     metrics.connections.set(aedes.connectedClients);
     auth.forget(client);
     if (client.clean) uplink.forgetClient(client.id);
+    store?.clientDisconnected(client.id, client.clean);
   });
   aedes.on('connackSent', (packet) => metrics.connects.inc({ result: connackResult(packet.returnCode ?? 0) }));
   aedes.on('clientError', (client, err) => onError(client, err));
+  // aedes' own background work (wills of dead pods, offline queueing) reports here; unheard, it would throw.
+  (aedes as EventEmitter).on('error', (err: unknown) => {
+    metrics.errors.inc({ component: 'mqtt' });
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'MQTT server background error');
+  });
   aedes.on('connectionError', (client, err) => onError(client, err));
 
   function onError(client: Client, err: Error) {

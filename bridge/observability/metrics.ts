@@ -143,6 +143,31 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly sessionStoreUp = new Gauge({
+    name: 'mqbridge_session_store_up',
+    help: '1 while the shared session store (Redis) answers, 0 while it is away; absent without one',
+    registers: [this.registry],
+  });
+
+  readonly sessionStoreOutages = new Counter({
+    name: 'mqbridge_session_store_outages_total',
+    help: 'Times the connection to the session store was lost',
+    registers: [this.registry],
+  });
+
+  readonly sessionStoreDegraded = new Counter({
+    name: 'mqbridge_session_store_degraded_total',
+    help: 'Work done without the session store while it was away, by operation (e.g. delivered on this pod only)',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sessionsExpired = new Counter({
+    name: 'mqbridge_sessions_expired_total',
+    help: 'Persistent sessions ended after staying offline for sessionStore.sessionExpirySeconds',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mqbridge_process_' });
   }

@@ -26,6 +26,11 @@ export function clusterNodesOf(url: string): { host: string; port: number }[] {
  * state change is logged once.
  */
 export function connectRedis(cfg: BridgeConfig, log: Logger, purpose: string, env = process.env): RedisClient {
+  return openRedis(cfg, log, purpose, {}, env);
+}
+
+/** As `connectRedis`, with options of its own (a key prefix, an offline queue for subscriptions). */
+export function openRedis(cfg: BridgeConfig, log: Logger, purpose: string, extra: RedisOptions, env = process.env): RedisClient {
   const url = redisUrlOf(cfg, env);
   if (!url) throw new Error('sessionStore.redis is not configured');
   const common: RedisOptions = {
@@ -34,9 +39,14 @@ export function connectRedis(cfg: BridgeConfig, log: Logger, purpose: string, en
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
     lazyConnect: true,
+    ...extra,
   };
   const client: RedisClient = cfg.sessionStore.redis?.cluster
-    ? new Cluster(clusterNodesOf(url), { redisOptions: { ...common, ...credentialsOf(url) }, enableOfflineQueue: false })
+    ? new Cluster(clusterNodesOf(url), {
+        redisOptions: { ...common, ...credentialsOf(url) },
+        enableOfflineQueue: common.enableOfflineQueue,
+        ...(common.keyPrefix ? { keyPrefix: common.keyPrefix } : {}),
+      })
     : new Redis(url, common);
   let up = false;
   client.on('ready', () => {

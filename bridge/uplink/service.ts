@@ -28,6 +28,11 @@ export interface UplinkDeps {
   origin: string;
   metrics: BridgeMetrics;
   log: Logger;
+  /**
+   * With a shared session store: whether another pod already stored this QoS 2 PUBLISH (the
+   * session's in-flight record), for a DUP that arrives after the device moved pods.
+   */
+  storedElsewhere?: (clientId: string, messageId: number) => Promise<boolean>;
 }
 
 /**
@@ -78,7 +83,7 @@ export class UplinkService {
 
   /** Exactly once for QoS 2: a DUP of a PUBLISH already stored is acknowledged, not sent again. */
   private async storeOnce(plan: UplinkPlan, clientId: string, client: Client | null, qos2Id: number | undefined, dup: boolean): Promise<void> {
-    if (qos2Id !== undefined && dup && this.qos2.has(clientId, qos2Id)) {
+    if (qos2Id !== undefined && dup && (this.qos2.has(clientId, qos2Id) || (await this.deps.storedElsewhere?.(clientId, qos2Id)))) {
       this.deps.metrics.duplicatesSkipped.inc();
       return;
     }

@@ -211,6 +211,27 @@ export interface WebsocketSpec {
   securePort?: number;
 }
 
+export interface RedisUrlSecretRef {
+  name: string;
+  /** Default `url`. */
+  key?: string;
+}
+
+export interface RedisSpec {
+  /** `redis://` or `rediss://`; exactly one of url and urlSecret. */
+  url?: string;
+  urlSecret?: RedisUrlSecretRef;
+  /** Default false. */
+  cluster?: boolean;
+}
+
+/** Shared state of the bridge pods; needed for more than one pod. */
+export interface SessionStoreSpec {
+  redis?: RedisSpec;
+  /** At least 60, default 259200 (3 days). */
+  sessionExpirySeconds?: number;
+}
+
 export interface MqttBridgeSpec {
   /** 0-1000, default 1; also written through the scale subresource. */
   replicas?: number;
@@ -226,6 +247,7 @@ export interface MqttBridgeSpec {
   auth?: AuthSpec;
   tls?: TlsSpec;
   websocket?: WebsocketSpec;
+  sessionStore?: SessionStoreSpec;
   /** Default info. */
   logLevel?: LogLevel;
   resources?: ResourceRequirements;
@@ -294,7 +316,8 @@ export interface TopicBinding {
 
 /**
  * Every `default` in the MqttBridge schema, by field (objects that default to `{}` are not
- * listed). `autoscaling` and `rocketmq.credentialsSecret` apply only when those objects are set.
+ * listed). `autoscaling`, `rocketmq.credentialsSecret` and `sessionStore` apply only when those
+ * objects are set.
  */
 export const MQTT_BRIDGE_DEFAULTS = {
   replicas: 1,
@@ -311,6 +334,7 @@ export const MQTT_BRIDGE_DEFAULTS = {
   auth: { mode: 'None', maxFailuresPerMinute: 10, tokenApi: { enabled: true, port: 8090, tls: false } },
   tls: { enabled: false, port: 8883, clientAuth: 'None' },
   websocket: { enabled: false, port: 8083, path: '/mqtt' },
+  sessionStore: { redis: { urlSecret: { key: 'url' }, cluster: false }, sessionExpirySeconds: 259200 },
   logLevel: 'info',
 } as const satisfies {
   replicas: number;
@@ -321,6 +345,7 @@ export const MQTT_BRIDGE_DEFAULTS = {
   auth: Required<Pick<AuthSpec, 'mode' | 'maxFailuresPerMinute'>> & { tokenApi: Required<TokenApiSpec> };
   tls: Required<Pick<TlsSpec, 'enabled' | 'port' | 'clientAuth'>>;
   websocket: Required<Pick<WebsocketSpec, 'enabled' | 'port' | 'path'>>;
+  sessionStore: { redis: { urlSecret: Required<Pick<RedisUrlSecretRef, 'key'>>; cluster: boolean }; sessionExpirySeconds: number };
   logLevel: LogLevel;
 };
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type TopicBinding } from '../api/types.js';
+import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type SessionStoreSpec, type TopicBinding } from '../api/types.js';
 import { ACCESS_KEYS_DIR, HTTP_PORT, TLS_DIR } from './names.js';
 
 /** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings. */
@@ -36,6 +36,7 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
       tokenApi,
     },
     http: { port: HTTP_PORT },
+    ...(spec.sessionStore?.redis ? { sessionStore: renderSessionStore(spec.sessionStore) } : {}),
     rocketmq: {
       endpoints: spec.rocketmq.endpoints,
       namespace: spec.rocketmq.namespace ?? '',
@@ -52,6 +53,15 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
 }
 
 export type RenderedConfig = ReturnType<typeof renderBridgeConfig>;
+
+/** A URL from a Secret reaches the pods as MQBRIDGE_REDIS_URL, never through the ConfigMap. */
+function renderSessionStore(store: SessionStoreSpec) {
+  const redis = store.redis!;
+  return {
+    redis: { ...(redis.url ? { url: redis.url } : {}), cluster: redis.cluster ?? MQTT_BRIDGE_DEFAULTS.sessionStore.redis.cluster },
+    sessionExpirySeconds: store.sessionExpirySeconds ?? MQTT_BRIDGE_DEFAULTS.sessionStore.sessionExpirySeconds,
+  };
+}
 
 export function defaultConsumerGroup(namespace: string, name: string): string {
   return `mqbridge-${namespace}-${name}`.replace(/[^%|A-Za-z0-9_-]/g, '-').slice(0, 127);

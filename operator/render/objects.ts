@@ -64,9 +64,18 @@ function credentialsEnv(bridge: MqttBridge) {
   ];
 }
 
+/** The Redis URL from its Secret, when the MqttBridge names one (it may carry a password). */
+function redisUrlEnv(bridge: MqttBridge) {
+  const secret = bridge.spec.sessionStore?.redis?.urlSecret;
+  if (!secret) return [];
+  const key = secret.key ?? MQTT_BRIDGE_DEFAULTS.sessionStore.redis.urlSecret.key;
+  return [{ name: 'MQBRIDGE_REDIS_URL', valueFrom: { secretKeyRef: { name: secret.name, key } } }];
+}
+
 function deployment(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig, opts: RenderOptions): KubernetesObject {
   const { spec } = bridge;
   const names = objectNames(owner.name);
+  const env = [...credentialsEnv(bridge), ...redisUrlEnv(bridge)];
   const container = {
     name: 'bridge',
     image: spec.image ?? opts.defaultImage,
@@ -74,7 +83,7 @@ function deployment(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig
     args: ['--config', `${CONFIG_DIR}/${CONFIG_FILE}`],
     ports: [...listenerPorts(config).map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })), { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' }],
     // The API server drops empty lists; rendering none keeps live and desired comparable.
-    ...(bridge.spec.rocketmq.credentialsSecret ? { env: credentialsEnv(bridge) } : {}),
+    ...(env.length > 0 ? { env } : {}),
     readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
     ...(spec.resources ? { resources: spec.resources } : {}),

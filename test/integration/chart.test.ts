@@ -623,7 +623,7 @@ describe('install, upgrade and uninstall on a real API server', () => {
       const events = await rest.list<Obj & { reportingController?: string }>(`/apis/events.k8s.io/v1/namespaces/${nsA}/events`);
       expect(events.items.some((e) => e.reportingController === 'mqbridge.dev/operator')).toBe(true);
       // The HPA (and its deletion) too: turn autoscaling on, then off.
-      await rest.mergePatch(`/apis/mqbridge.dev/v1alpha1/namespaces/${nsA}/mqttbridges/demo`, { spec: { autoscaling: { maxReplicas: 4 } } }, 'chart-test');
+      await rest.mergePatch(`/apis/mqbridge.dev/v1alpha1/namespaces/${nsA}/mqttbridges/demo`, { spec: { autoscaling: { maxReplicas: 4 }, sessionStore: { redis: { url: 'redis://redis.demo.svc:6379' } } } }, 'chart-test');
       const hpa = `/apis/autoscaling/v2/namespaces/${nsA}/horizontalpodautoscalers/demo-bridge`;
       await waitFor('HPA created', () => tryGet(hpa), 30_000);
       await rest.mergePatch(`/apis/mqbridge.dev/v1alpha1/namespaces/${nsA}/mqttbridges/demo`, { spec: { autoscaling: null } }, 'chart-test');

@@ -1,10 +1,11 @@
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { createNamespace, installCrds, kubectl, kubectlApply } from './support/kube.js';
+import { KUBE_SCRIPT, createNamespace, installCrds, kubectl, kubectlApply } from './support/kube.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
 
@@ -21,6 +22,14 @@ const binding = (name: string, spec: Record<string, unknown>) =>
   stringify({ apiVersion: 'mqbridge.dev/v1alpha1', kind: 'TopicBinding', metadata: { name, namespace: ns }, spec });
 const goodBinding = { bridge: 'b1', mqttParentTopic: 'sensors', rocketmqTopic: 'SENSORS' };
 const rocketmq = { endpoints: 'rocketmq-proxy.rocketmq.svc:8081' };
+
+function kubectlScale(name: string, replicas: number): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    execFile('bash', [KUBE_SCRIPT, 'kubectl', 'scale', `mqttbridge/${name}`, `--replicas=${replicas}`, '-n', ns], { env: process.env, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ ok: !err, output: `${stdout}${stderr}` }),
+    );
+  });
+}
 
 describe('the real API server refuses bad resources with a readable message', () => {
   test.each([
@@ -46,6 +55,13 @@ describe('the real API server refuses bad resources with a readable message', ()
     ['unknown direction', () => binding('t1', { ...goodBinding, direction: 'Both' }), 'Unsupported value: "Both"'],
     ['QoS 3', () => binding('t1', { ...goodBinding, defaultQos: 3 }), 'less than or equal to 2'],
     ['missing bridge', () => binding('t1', { mqttParentTopic: 'abc', rocketmqTopic: 'T' }), 'spec.bridge: Required value'],
+    ['two replicas without a session store', () => bridge('b1', { rocketmq, replicas: 2 }), 'more than one bridge pod (replicas or autoscaling.maxReplicas above 1) needs sessionStore.redis'],
+    ['autoscaling to 3 without a session store', () => bridge('b1', { rocketmq, autoscaling: { maxReplicas: 3 } }), 'needs sessionStore.redis'],
+    ['a session store without Redis', () => bridge('b1', { rocketmq, replicas: 2, sessionStore: { sessionExpirySeconds: 600 } }), 'needs sessionStore.redis'],
+    ['Redis with neither url nor urlSecret', () => bridge('b1', { rocketmq, sessionStore: { redis: { cluster: true } } }), 'exactly one of url and urlSecret'],
+    ['Redis with both url and urlSecret', () => bridge('b1', { rocketmq, sessionStore: { redis: { url: 'redis://r:6379', urlSecret: { name: 's' } } } }), 'exactly one of url and urlSecret'],
+    ['a Redis URL of another scheme', () => bridge('b1', { rocketmq, sessionStore: { redis: { url: 'http://r:6379' } } }), 'must be a redis:// or rediss:// URL'],
+    ['session expiry under a minute', () => bridge('b1', { rocketmq, sessionStore: { redis: { url: 'redis://r:6379' }, sessionExpirySeconds: 5 } }), 'greater than or equal to 60'],
   ])('%s', async (_name, yaml, message) => {
     const result = await kubectlApply(yaml());
     expect(result.ok).toBe(false);
@@ -56,6 +72,17 @@ describe('the real API server refuses bad resources with a readable message', ()
     expect((await kubectlApply(bridge('b1', { rocketmq }))).ok).toBe(true);
     const result = await kubectlApply(binding('t-ok', goodBinding));
     expect(result.output).toContain('created');
+  });
+
+  test('several pods with a session store are accepted; scaling one without it is refused', async () => {
+    const sessionStore = { redis: { urlSecret: { name: 'redis-url' } } };
+    const scaled = await kubectlApply(bridge('b-shared', { rocketmq, replicas: 3, autoscaling: { maxReplicas: 6 }, sessionStore }));
+    expect(scaled.output).toContain('created');
+    expect((await kubectlApply(bridge('b-single', { rocketmq }))).ok).toBe(true);
+    // kubectl scale and an HPA write through the scale subresource: the rule holds there too.
+    const refused = await kubectlScale('b-single', 2);
+    expect(refused.ok).toBe(false);
+    expect(refused.output).toContain('needs sessionStore.redis');
   });
 
   test('spec.bridge and spec.mqttParentTopic cannot change', async () => {

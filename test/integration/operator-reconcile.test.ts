@@ -154,6 +154,13 @@ describe('operator on a real API server', () => {
   });
 
   test('autoscaling: an HPA owns the replicas; without it the Deployment follows spec.replicas and kubectl scale', async () => {
+    // More than one pod needs a shared session store (a CEL rule of the CRD).
+    await kube.mergePatch(RESOURCES.mqttBridge, 'b1', { spec: { sessionStore: { redis: { urlSecret: { name: 'redis-url' } } } } });
+    await waitFor('Redis URL from its Secret', async () => {
+      const dep = await kube.get(RESOURCES.deployment, 'b1-bridge');
+      const env = (spec(dep).template as { spec: { containers: { env?: Spec[] }[] } }).spec.containers[0]!.env ?? [];
+      return env.some((e) => e.name === 'MQBRIDGE_REDIS_URL') || undefined;
+    });
     await kubectl('scale', 'mqttbridge/b1', '--replicas=3', '-n', kube.namespace);
     await waitFor('scaled', async () => (spec(await kube.get(RESOURCES.deployment, 'b1-bridge')).replicas === 3 ? true : undefined));
     await kube.mergePatch(RESOURCES.mqttBridge, 'b1', { spec: { autoscaling: { minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 70 } } });

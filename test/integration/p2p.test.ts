@@ -69,7 +69,8 @@ describe('point to point', () => {
     await waitFor('drop counted', async () => (await metricValue(bridge, 'mqbridge_refusals_total', { reason: 'p2p_target_offline' })) > dropsBefore);
     await sleep(500);
     const back = await Device.connect(bridge.mqttPort, { clientId: targetId, clean: false });
-    await waitFor('kept message', () => back.received.find((r) => r.payload.toString() === 'kept'));
+    const kept = await waitFor('kept message', () => back.received.find((r) => r.payload.toString() === 'kept'));
+    expect(kept.topic).toBe(`p2pt/p2p/${targetId}`); // a queued P2P message is shown its real topic too
     await sleep(500);
     expect(back.received.map((r) => r.payload.toString())).toEqual(['kept']);
     await back.end();

@@ -289,6 +289,8 @@ describe('MqttBridge schema', () => {
   });
 
   test('rules', () => {
+    expect(nodeAt('MqttBridge', 'spec')['x-kubernetes-validations']?.map((r) => r.message).join('\n')).toContain('more than one bridge pod');
+    expect(nodeAt('MqttBridge', 'spec.sessionStore.redis')['x-kubernetes-validations']?.[0]?.rule).toBe('has(self.url) != has(self.urlSecret)');
     expect(nodeAt('MqttBridge', 'spec.autoscaling')['x-kubernetes-validations']?.[0]?.rule).toContain('self.maxReplicas >= self.minReplicas');
     expect(nodeAt('MqttBridge', 'spec.service')['x-kubernetes-validations']?.[0]?.rule).toContain("self.type in ['NodePort', 'LoadBalancer']");
   });

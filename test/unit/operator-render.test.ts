@@ -127,3 +127,37 @@ describe('listeners and secrets', () => {
     expect(restartHash(renderBridgeConfig(secure, []))).not.toBe(restartHash(renderBridgeConfig(bridge(), [])));
   });
 });
+
+describe('session store', () => {
+  const envOf = (b: MqttBridge) => {
+    const dep = renderObjects(b, renderBridgeConfig(b, []), { defaultImage: 'img:1' }).find((o) => o.kind === 'Deployment') as unknown as {
+      spec: { template: { spec: { containers: { env?: unknown[] }[] } } };
+    };
+    return dep.spec.template.spec.containers[0]!.env;
+  };
+  const storeOf = (b: MqttBridge) => parseConfigText(configText(renderBridgeConfig(b, []))).sessionStore;
+  const secretEnv = (name: string, key: string) => ({ name: 'MQBRIDGE_REDIS_URL', valueFrom: { secretKeyRef: { name, key } } });
+
+  test.each([
+    ['none', undefined, { sessionExpirySeconds: 259200 }, undefined],
+    ['a URL', { redis: { url: 'redis://r:6379' } }, { redis: { url: 'redis://r:6379', cluster: false }, sessionExpirySeconds: 259200 }, undefined],
+    ['a Cluster, 1 day', { redis: { url: 'redis://a:7000,b:7001', cluster: true }, sessionExpirySeconds: 86400 }, { redis: { url: 'redis://a:7000,b:7001', cluster: true }, sessionExpirySeconds: 86400 }, undefined],
+    ['a Secret', { redis: { urlSecret: { name: 'redis' } } }, { redis: { cluster: false }, sessionExpirySeconds: 259200 }, [secretEnv('redis', 'url')]],
+    ['a Secret key', { redis: { urlSecret: { name: 'redis', key: 'uri' } } }, { redis: { cluster: false }, sessionExpirySeconds: 259200 }, [secretEnv('redis', 'uri')]],
+  ] as const)('%s: config and environment', (_name, sessionStore, config, env) => {
+    const b = bridge(sessionStore ? { sessionStore: structuredClone(sessionStore) as MqttBridge['spec']['sessionStore'] } : {});
+    expect(storeOf(b)).toMatchObject(config);
+    expect(envOf(b)).toEqual(env);
+  });
+
+  test('the URL Secret comes after the RocketMQ credentials; the ConfigMap never names it', () => {
+    const b = bridge({ rocketmq: { endpoints: 'proxy:8081', credentialsSecret: { name: 'rmq' } }, sessionStore: { redis: { urlSecret: { name: 'redis-url' } } } });
+    expect((envOf(b) as { name: string }[]).map((e) => e.name)).toEqual(['ROCKETMQ_ACCESS_KEY', 'ROCKETMQ_SECRET_KEY', 'MQBRIDGE_REDIS_URL']);
+    expect(configText(renderBridgeConfig(b, []))).not.toContain('redis-url');
+  });
+
+  test('turning the session store on is a restart-requiring change', () => {
+    const b = bridge({ sessionStore: { redis: { url: 'redis://r:6379' } } });
+    expect(restartHash(renderBridgeConfig(b, []))).not.toBe(restartHash(renderBridgeConfig(bridge(), [])));
+  });
+});

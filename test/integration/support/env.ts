@@ -9,6 +9,9 @@ export const TOPICS = {
   p2p: 'IT_P2P',
   fault: 'IT_FAULT',
   reload: 'IT_RELOAD',
+  cluster: 'IT_CLUSTER',
+  clusterFault: 'IT_CLUSTER_FAULT',
+  clusterRoll: 'IT_CLUSTER_ROLL',
 } as const;
 
 /**
@@ -34,9 +37,15 @@ export const GROUPS = {
   bridgeMtls: 'IT_BRIDGE_MTLS',
   bridgeTokens: 'IT_BRIDGE_TOKENS',
   bridgeOperatorAuth: 'IT_BRIDGE_OPAUTH',
+  appCluster: 'IT_APP_CLUSTER',
+  bridgeCluster: 'IT_BRIDGE_CLUSTER',
+  appClusterFault: 'IT_APP_CLUSTER_FAULT',
+  bridgeClusterFault: 'IT_BRIDGE_CLUSTER_FAULT',
+  appClusterRoll: 'IT_APP_CLUSTER_ROLL',
+  bridgeClusterRoll: 'IT_BRIDGE_CLUSTER_ROLL',
 } as const;
 
-/** The Redis started by test/env/redis.sh (shared session store and revocation list). */
+/** The Redis started by test/env/redis.sh: the session store and token revocation list shared by several bridges. */
 export const REDIS_URL = process.env.MQBRIDGE_TEST_REDIS ?? 'redis://127.0.0.1:16380';
 
 export function uniqueId(prefix: string): string {

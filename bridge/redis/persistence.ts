@@ -1,0 +1,191 @@
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import type { Logger } from '../observability/log.js';
+import type { BridgeMetrics } from '../observability/metrics.js';
+import { Backoff, sleep } from '../util/backoff.js';
+import type { RedisClient } from './connection.js';
+
+/** What aedes hands to and gets from its persistence; opaque to us beyond these fields. */
+export interface StoredPacket {
+  topic: string;
+  clientId?: string;
+  [key: string]: unknown;
+}
+export interface ClientRef {
+  id: string;
+}
+interface Sub {
+  clientId: string;
+  topic: string;
+}
+type Async<T = unknown> = Promise<T>;
+
+/** aedes-persistence-redis' async implementation, the methods aedes calls. */
+interface AsyncPersistence {
+  setup(broker: unknown): Async<void>;
+  storeRetained(packet: StoredPacket): Async<void>;
+  createRetainedStream(pattern: string): AsyncIterable<unknown>;
+  createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown>;
+  addSubscriptions(client: ClientRef, subs: unknown[]): Async;
+  removeSubscriptions(client: ClientRef, subs: string[]): Async;
+  subscriptionsByClient(client: ClientRef): Async<unknown[]>;
+  countOffline(): Async;
+  subscriptionsByTopic(topic: string): Async<Sub[]>;
+  cleanSubscriptions(client: ClientRef): Async;
+  outgoingEnqueue(sub: Sub, packet: StoredPacket): Async<void>;
+  outgoingEnqueueCombi(subs: Sub[], packet: StoredPacket): Async<void>;
+  outgoingUpdate(client: ClientRef, packet: StoredPacket): Async<void>;
+  outgoingClearMessageId(client: ClientRef, packet: StoredPacket): Async;
+  outgoingStream(client: ClientRef): AsyncIterable<unknown>;
+  incomingStorePacket(client: ClientRef, packet: StoredPacket): Async<void>;
+  incomingGetPacket(client: ClientRef, packet: StoredPacket): Async;
+  incomingDelPacket(client: ClientRef, packet: StoredPacket): Async<void>;
+  putWill(client: ClientRef, packet: StoredPacket): Async<void>;
+  getWill(client: ClientRef): Async;
+  delWill(client: ClientRef): Async;
+  streamWill(brokers: unknown): AsyncIterable<unknown>;
+  getClientList(topic: string): Iterable<string>;
+  destroy(): Async<void>;
+}
+
+const require = createRequire(import.meta.url);
+const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (options: object) => AsyncPersistence;
+
+export interface PersistenceOptions {
+  /** A connection with the bridge's key prefix. */
+  db: RedisClient;
+  cluster: boolean;
+  /** How long offline QoS 1/2 messages are kept. */
+  ttlSeconds: number;
+  /** Packets whose loss must fail the publish (RocketMQ downlink: it stays in RocketMQ and comes back). */
+  mustBeKept: (packet: StoredPacket) => boolean;
+  metrics: BridgeMetrics;
+  log: Logger;
+}
+
+/**
+ * aedes-persistence-redis (sessions, subscriptions, offline queues, in-flight QoS 1/2 state in
+ * Redis) with the bridge's policy for a Redis that is away:
+ * - `setup` (load every persistent subscription) retries until Redis answers, so a pod started
+ *   during an outage comes up once Redis does;
+ * - a clean session's CONNECT skips the cleanup of an earlier persistent session of its id;
+ * - a device's message that cannot be queued for offline sessions is still delivered online
+ *   (its PUBACK is already out);
+ * - everything a persistent session needs fails, and aedes disconnects that client.
+ * `cleanIncoming` is deliberately absent: aedes looks for it and the Redis store has none.
+ */
+export class GuardedPersistence {
+  private readonly inner: AsyncPersistence;
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly options: PersistenceOptions) {
+    const { db, cluster, ttlSeconds } = options;
+    // `conn` with `cluster: true` keeps our connection (prefix, credentials) and still makes the
+    // library avoid commands that span Cluster slots.
+    this.inner = new AsyncRedisPersistence({ conn: db, cluster, packetTTL: () => ttlSeconds });
+  }
+
+  async setup(broker: unknown): Promise<void> {
+    const backoff = new Backoff(500, 10_000);
+    for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
+      try {
+        await this.inner.setup(broker);
+        return;
+      } catch (err) {
+        const wait = backoff.next();
+        this.options.metrics.errors.inc({ component: 'session_store' });
+        this.options.log.warn({ err: (err as Error).message, attempt, retryInMs: wait }, 'cannot load sessions from Redis yet; retrying');
+        await sleep(wait, this.stopping.signal);
+      }
+    }
+    throw new Error('stopped while waiting for the session store');
+  }
+
+  /** Ends a pending setup retry loop. */
+  abort(): void {
+    this.stopping.abort();
+  }
+
+  async cleanSubscriptions(client: ClientRef): Promise<void> {
+    try {
+      await this.inner.cleanSubscriptions(client);
+    } catch (err) {
+      this.degraded('clean_session_cleanup', { clientId: client.id, err: (err as Error).message }, 'earlier persistent session of this client id not removed');
+    }
+  }
+
+  async outgoingEnqueueCombi(subs: Sub[], packet: StoredPacket): Promise<void> {
+    if (!subs || subs.length === 0) return;
+    try {
+      await this.inner.outgoingEnqueueCombi(subs, packet);
+    } catch (err) {
+      if (this.options.mustBeKept(packet)) throw err;
+      this.degraded('offline_enqueue', { topic: packet.topic, sessions: subs.length, err: (err as Error).message }, 'message not kept for offline persistent sessions');
+    }
+  }
+
+  /** Ends a persistent session (it expired); unlike `cleanSubscriptions`, failures are the caller's. */
+  endSession(client: ClientRef): Promise<unknown> {
+    return this.inner.cleanSubscriptions(client);
+  }
+
+  outgoingEnqueue(sub: Sub, packet: StoredPacket): Promise<void> {
+    return this.outgoingEnqueueCombi([sub], packet);
+  }
+
+  /**
+   * aedes calls it as `delWill(client).finally(...)`: a rejection would go unhandled. The library
+   * also sends some will commands without waiting for them: while Redis is away, none are sent.
+   */
+  async delWill(client: ClientRef): Promise<unknown> {
+    if (!this.reachable) return null;
+    try {
+      return await this.inner.delWill(client);
+    } catch {
+      return null;
+    }
+  }
+
+  async putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
+    if (!this.reachable) throw new Error('session store unreachable: a will message cannot be kept');
+    await this.inner.putWill(client, packet);
+  }
+
+  private get reachable(): boolean {
+    return this.options.db.status === 'ready';
+  }
+
+  /**
+   * The bridge offers no retained messages (the service does not; the uplink clears the flag):
+   * nothing to store, and no Redis scan on every SUBSCRIBE.
+   */
+  async storeRetained(_packet: StoredPacket): Promise<void> {}
+  createRetainedStream = (_pattern: string) => Readable.from([]);
+  createRetainedStreamCombi = (_patterns: string[]) => Readable.from([]);
+  addSubscriptions = (client: ClientRef, subs: unknown[]) => this.inner.addSubscriptions(client, subs);
+  removeSubscriptions = (client: ClientRef, subs: string[]) => this.inner.removeSubscriptions(client, subs);
+  subscriptionsByClient = (client: ClientRef) => this.inner.subscriptionsByClient(client);
+  countOffline = () => this.inner.countOffline();
+  subscriptionsByTopic = (topic: string) => this.inner.subscriptionsByTopic(topic);
+  outgoingUpdate = (client: ClientRef, packet: StoredPacket) => this.inner.outgoingUpdate(client, packet);
+  outgoingClearMessageId = (client: ClientRef, packet: StoredPacket) => this.inner.outgoingClearMessageId(client, packet);
+  /**
+   * Read on every CONNECT. Persistent sessions are refused while Redis is away, so the only
+   * queue asked for then is a clean session's, which is empty: do not fail its connection.
+   */
+  outgoingStream = (client: ClientRef) => (this.reachable ? Readable.from(this.inner.outgoingStream(client)) : Readable.from([]));
+  incomingStorePacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingStorePacket(client, packet);
+  incomingGetPacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingGetPacket(client, packet);
+  incomingDelPacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingDelPacket(client, packet);
+  getWill = (client: ClientRef) => this.inner.getWill(client);
+  streamWill = (brokers: unknown) => Readable.from(this.inner.streamWill(brokers));
+  getClientList = (topic: string) => Readable.from(this.inner.getClientList(topic));
+
+  /** The connection belongs to the session store, which closes it. */
+  async destroy(): Promise<void> {}
+
+  private degraded(operation: string, fields: Record<string, unknown>, msg: string): void {
+    this.options.metrics.sessionStoreDegraded.inc({ operation });
+    this.options.log.warn({ ...fields, operation }, `session store unavailable: ${msg}`);
+  }
+}

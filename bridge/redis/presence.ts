@@ -1,0 +1,109 @@
+import type { Logger } from '../observability/log.js';
+import type { BridgeMetrics } from '../observability/metrics.js';
+import type { RedisClient } from './connection.js';
+
+/** How often a pod says it is alive, and how long that holds: a killed pod is dead after the TTL. */
+const POD_BEAT_MS = 5_000;
+const POD_TTL_SECONDS = 15;
+/** A presence record outlives any pod; refreshed for long connections, dropped with its dead pod. */
+const PRESENCE_TTL_SECONDS = 24 * 3600;
+const PRESENCE_REFRESH_MS = 3 * 3600 * 1000;
+
+/** Deletes a key only while it still holds our value: a takeover on another pod wrote its own. */
+const DEL_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
+export const presenceKey = (clientId: string) => `presence:${encodeURIComponent(clientId)}`;
+export const podKey = (podId: string) => `pod:${podId}`;
+
+/**
+ * Which pod holds which client id, cluster-wide: `presence:<clientId>` names the pod, and
+ * `pod:<podId>` exists while that pod beats. A client counts as online only if both hold, so the
+ * clients of a killed pod go offline when its beat expires, without anyone cleaning up after it.
+ * Used where MQTT routing cannot decide alone: P2P `cleansessionflag=true` (online targets only)
+ * and the expiry of persistent sessions.
+ */
+export class Presence {
+  private beat: NodeJS.Timeout | undefined;
+  private refresh: NodeJS.Timeout | undefined;
+  private readonly local = new Set<string>();
+
+  constructor(
+    private readonly db: RedisClient,
+    readonly podId: string,
+    private readonly metrics: BridgeMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const beat = () => void this.db.set(podKey(this.podId), '1', 'EX', POD_TTL_SECONDS).catch(() => undefined);
+    beat();
+    this.beat = setInterval(beat, POD_BEAT_MS);
+    this.refresh = setInterval(() => void this.refreshLocal(), PRESENCE_REFRESH_MS);
+    this.beat.unref();
+    this.refresh.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.beat);
+    clearInterval(this.refresh);
+    await this.db.del(podKey(this.podId)).catch(() => undefined);
+  }
+
+  connected(clientId: string): Promise<void> {
+    this.local.add(clientId);
+    return this.write('presence_set', clientId, () => this.db.set(presenceKey(clientId), this.podId, 'EX', PRESENCE_TTL_SECONDS));
+  }
+
+  disconnected(clientId: string): Promise<void> {
+    this.local.delete(clientId);
+    return this.write('presence_clear', clientId, () => this.db.eval(DEL_IF_EQUAL, 1, presenceKey(clientId), this.podId));
+  }
+
+  /** The pod holding the client, if it is alive; throws when Redis does not answer. */
+  async podOf(clientId: string): Promise<string | undefined> {
+    if (this.local.has(clientId)) return this.podId;
+    const pod = await this.db.get(presenceKey(clientId));
+    if (pod === null) return undefined;
+    return (await this.podAlive(pod)) ? pod : undefined;
+  }
+
+  async podAlive(podId: string): Promise<boolean> {
+    return podId === this.podId || (await this.db.exists(podKey(podId))) === 1;
+  }
+
+  /** Forgets the presence record of a client whose pod is dead. */
+  async clearStale(clientId: string, podId: string): Promise<void> {
+    await this.db.eval(DEL_IF_EQUAL, 1, presenceKey(clientId), podId);
+  }
+
+  async presenceOf(clientId: string): Promise<string | undefined> {
+    return (await this.db.get(presenceKey(clientId))) ?? undefined;
+  }
+
+  /** Writes again the presence of every client here, after Redis was away (writes were lost). */
+  async reassert(): Promise<void> {
+    await this.forEachLocal((id) => this.db.set(presenceKey(id), this.podId, 'EX', PRESENCE_TTL_SECONDS));
+  }
+
+  private refreshLocal(): Promise<void> {
+    return this.forEachLocal((id) => this.db.expire(presenceKey(id), PRESENCE_TTL_SECONDS));
+  }
+
+  /** In chunks of concurrent commands (no multi-key pipeline: the keys may live on several Cluster nodes). */
+  private async forEachLocal(command: (clientId: string) => Promise<unknown>): Promise<void> {
+    const ids = [...this.local];
+    for (let i = 0; i < ids.length; i += 500) {
+      await Promise.all(ids.slice(i, i + 500).map((id) => command(id).catch(() => undefined)));
+    }
+  }
+
+  /** A lost presence write only makes a P2P cleansessionflag=true decision wrong: log and count. */
+  private async write(operation: string, clientId: string, command: () => Promise<unknown>): Promise<void> {
+    try {
+      await command();
+    } catch (err) {
+      this.metrics.sessionStoreDegraded.inc({ operation });
+      this.log.debug({ clientId, operation, err: (err as Error).message }, 'presence not recorded');
+    }
+  }
+}

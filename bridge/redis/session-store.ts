@@ -1,0 +1,130 @@
+import { redisKeyPrefixOf, type BridgeConfig } from '../config/schema.js';
+import { ROCKETMQ_PUBLISHER } from '../mapping/topics.js';
+import type { Logger } from '../observability/log.js';
+import type { BridgeMetrics } from '../observability/metrics.js';
+import { openRedis, redisUrlOf, type RedisClient } from './connection.js';
+import { createRedisEmitter, type Emitter, type EmittedPacket } from './emitter.js';
+import { GuardedPersistence } from './persistence.js';
+import { Presence } from './presence.js';
+import { SessionExpiry } from './session-expiry.js';
+import { StoreHealth } from './store-health.js';
+
+/** Pending presence and expiry writes get this long to finish when the pod stops. */
+const CLOSE_WAIT_MS = 3_000;
+
+/**
+ * The state all pods of a bridge share, in Redis: aedes' persistence (sessions, subscriptions,
+ * offline queues) and emitter (every publish reaches every pod), the presence of client ids,
+ * and the expiry of offline persistent sessions. Pods keep nothing they cannot lose.
+ */
+export class SessionStore {
+  readonly persistence: GuardedPersistence;
+  readonly mq: Emitter;
+  private readonly connections: Record<'db' | 'pub' | 'sub', RedisClient>;
+  private readonly health: StoreHealth;
+  private readonly presence: Presence;
+  private readonly expiry: SessionExpiry;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(
+    cfg: BridgeConfig,
+    readonly podId: string,
+    private readonly metrics: BridgeMetrics,
+    private readonly log: Logger,
+  ) {
+    if (!redisUrlOf(cfg)) throw new Error('sessionStore.redis needs a url, or the environment variable MQBRIDGE_REDIS_URL');
+    const prefix = redisKeyPrefixOf(cfg);
+    const { sessionExpirySeconds } = cfg.sessionStore;
+    const db = openRedis(cfg, log, 'sessions', { keyPrefix: prefix });
+    const pub = openRedis(cfg, log, 'publish', {});
+    // Subscriptions made while Redis is away wait and go out when it is back.
+    const sub = openRedis(cfg, log, 'subscribe', { enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.connections = { db, pub, sub };
+    this.health = new StoreHealth(this.connections, metrics, log);
+    const fromRocketmq = (packet: EmittedPacket) => packet.clientId === ROCKETMQ_PUBLISHER;
+    this.persistence = new GuardedPersistence({
+      db,
+      cluster: cfg.sessionStore.redis?.cluster ?? false,
+      ttlSeconds: sessionExpirySeconds,
+      mustBeKept: fromRocketmq,
+      metrics,
+      log,
+    });
+    this.mq = createRedisEmitter({
+      prefix,
+      sub,
+      pub,
+      mustBeShared: fromRocketmq,
+      onLocalOnly: () => metrics.sessionStoreDegraded.inc({ operation: 'delivered_on_this_pod_only' }),
+    });
+    this.presence = new Presence(db, podId, metrics, log);
+    this.expiry = new SessionExpiry({
+      db,
+      presence: this.presence,
+      cleanSession: (client) => this.persistence.endSession(client),
+      expirySeconds: sessionExpirySeconds,
+      metrics,
+      log,
+    });
+    this.health.onBack(() => this.track(this.presence.reassert()));
+  }
+
+  /** Connects (Redis may be away: the connections keep trying) and starts the background work. */
+  start(): void {
+    for (const [name, conn] of Object.entries(this.connections)) {
+      conn.connect().catch((err: Error) => this.log.warn({ connection: name, err: err.message }, 'cannot connect to Redis yet; retrying'));
+    }
+    this.presence.start();
+    this.expiry.start();
+  }
+
+  get up(): boolean {
+    return this.health.up;
+  }
+
+  clientConnected(clientId: string, clean: boolean): void {
+    this.track(this.presence.connected(clientId));
+    this.track(this.expiry.touch(clientId, !clean));
+  }
+
+  clientDisconnected(clientId: string, clean: boolean): void {
+    this.track(this.presence.disconnected(clientId));
+    if (!clean) this.track(this.expiry.touch(clientId, true));
+  }
+
+  /**
+   * Whether a QoS 2 PUBLISH of this session is in flight (stored, PUBREL not yet seen): aedes keeps
+   * that record in Redis once the message was accepted, whichever pod took it. No answer: no.
+   */
+  async qos2InFlight(clientId: string, messageId: number): Promise<boolean> {
+    return this.persistence.incomingGetPacket({ id: clientId }, { topic: '', messageId }).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Whether a client id is connected to any live pod; throws while Redis does not answer. */
+  async isOnline(clientId: string): Promise<boolean> {
+    return (await this.presence.podOf(clientId)) !== undefined;
+  }
+
+  /** After aedes closed (its emitter is closed with it): finish our writes, then let go of Redis. */
+  async close(): Promise<void> {
+    this.persistence.abort();
+    await this.expiry.stop();
+    await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+    await this.presence.stop();
+    const { db } = this.connections;
+    if (db.status === 'ready') await db.quit().catch(() => db.disconnect());
+    else db.disconnect();
+  }
+
+  private track(work: Promise<unknown>): void {
+    const tracked = work.catch((err: Error) => {
+      this.metrics.errors.inc({ component: 'session_store' });
+      this.log.debug({ err: err.message }, 'session store write failed');
+    });
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
+  }
+}

@@ -1,0 +1,42 @@
+import { Bridge } from '../../bridge/bridge.js';
+import { testLogger } from './support/bridge.js';
+import { podConfig, podsSpec } from './support/cluster.js';
+import { GROUPS, TOPICS, sleep, uniqueId, waitFor } from './support/env.js';
+import { Device } from './support/mqtt.js';
+
+// A Redis Cluster is not part of npm test; set MQBRIDGE_TEST_REDIS_CLUSTER to its seed URLs
+// (redis://host:port,redis://host:port,...) to run this against one.
+const CLUSTER_URL = process.env.MQBRIDGE_TEST_REDIS_CLUSTER;
+const maybe = CLUSTER_URL ? test : test.skip;
+
+maybe('two pods on a Redis Cluster: cross-pod delivery, P2P, a persistent session restored on the other pod', async () => {
+  const spec = podsSpec('clrc', GROUPS.bridgeCluster, { mqttParentTopic: 'clrc', rocketmqTopic: TOPICS.cluster });
+  const config = () => {
+    const c = podConfig(spec);
+    return { ...c, sessionStore: { ...c.sessionStore, redis: { url: CLUSTER_URL!, cluster: true, keyPrefix: `it:${spec.name}:` } } };
+  };
+  const pods = await Promise.all([0, 1].map(() => Bridge.start(config(), { log: testLogger() })));
+  try {
+    await Promise.all(pods.map((p) => waitFor('ready', () => p.readiness().ready, 60_000)));
+    const m = uniqueId('rc');
+    const id = uniqueId('GID_clrc@@@p-');
+    const persistent = await Device.connect(pods[0]!.mqttPort, { clientId: id, clean: false });
+    await persistent.subscribe(`clrc/${m}/#`, 1);
+    await persistent.end();
+    const live = await Device.connect(pods[0]!.mqttPort);
+    await live.subscribe(`clrc/${m}/#`, 1);
+    const target = await Device.connect(pods[0]!.mqttPort, { clientId: uniqueId('GID_clrc@@@t-') });
+    const sender = await Device.connect(pods[1]!.mqttPort);
+    await sender.publish(`clrc/${m}/x`, 'cross', 1);
+    await sender.publish(`clrc/p2p/${target.client.options.clientId}`, 'p2p', 1);
+    await waitFor('cross-pod', () => live.received.find((r) => r.payload.toString() === 'cross'));
+    await waitFor('P2P', () => target.received.find((r) => r.payload.toString() === 'p2p'));
+    const back = await Device.connect(pods[1]!.mqttPort, { clientId: id, clean: false });
+    await waitFor('queued message restored on the other pod', () => back.received.find((r) => r.payload.toString() === 'cross'));
+    await sleep(500);
+    expect(back.received.map((r) => r.payload.toString())).toEqual(['cross']);
+    await Promise.all([live, target, sender, back].map((d) => d.end()));
+  } finally {
+    await Promise.all(pods.map((p) => p.stop()));
+  }
+});

@@ -1,0 +1,100 @@
+import type { Producer } from 'rocketmq-client-nodejs';
+import { countBy, podConfig, podsSpec, readyz } from './support/cluster.js';
+import { GROUPS, TOPICS, sleep, uniqueId, waitFor } from './support/env.js';
+import { spawnBridge, type BridgeProcess } from './support/process.js';
+import { RoamingDevice } from './support/roaming.js';
+import { AppConsumer, appProducer, appSend } from './support/rocketmq.js';
+
+// Fixed ports: a restarted pod comes back where the devices' list of servers points.
+const PORTS = [0, 1, 2].map((i) => ({ mqtt: 41_101 + 2 * i, http: 41_102 + 2 * i }));
+const DEVICES = 1_000;
+const spec = podsSpec('clroll', GROUPS.bridgeClusterRoll, { mqttParentTopic: 'clro', rocketmqTopic: TOPICS.clusterRoll });
+let producer: Producer;
+let app: AppConsumer;
+const procs: BridgeProcess[] = [];
+const devices: RoamingDevice[] = [];
+
+async function startPod(i: number): Promise<BridgeProcess> {
+  const proc = await spawnBridge(podConfig(spec, PORTS[i]));
+  await waitFor('pod ready', async () => ((await readyz(proc.httpPort)).status === 200 ? true : undefined), 60_000);
+  return proc;
+}
+
+async function connectAll(n: number, make: (i: number) => Promise<RoamingDevice>): Promise<RoamingDevice[]> {
+  const out: RoamingDevice[] = [];
+  for (let i = 0; i < n; i += 100) out.push(...(await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, k) => make(i + k)))));
+  devices.push(...out);
+  return out;
+}
+
+beforeAll(async () => {
+  producer = await appProducer();
+  app = await AppConsumer.start(TOPICS.clusterRoll, GROUPS.appClusterRoll);
+});
+
+afterAll(async () => {
+  await Promise.all(devices.map((d) => d.end().catch(() => undefined)));
+  procs.forEach((p) => p.child.kill('SIGKILL'));
+  await app?.stop();
+  await producer?.shutdown();
+});
+
+test(`rolling restart of every pod while ${DEVICES} devices stay connected: every pod exits 0, devices reconnect, nothing acknowledged is lost`, async () => {
+  for (const i of [0, 1, 2]) procs[i] = await startPod(i);
+  const ports = PORTS.map((p) => p.mqtt);
+  const m = uniqueId('roll');
+  const subscribers = await connectAll(6, (i) => RoamingDevice.connect(ports, i % 3, { clientId: uniqueId(`GID_clro@@@sub${i}-`), clean: false }));
+  await Promise.all(subscribers.map((s) => s.client.subscribeAsync(`clro/${m}/#`, { qos: 1 })));
+  const publishers = await connectAll(3, (i) => RoamingDevice.connect(ports, i, { clientId: uniqueId(`GID_clro@@@pub${i}-`), clean: false }));
+  const idle = await connectAll(DEVICES - 9, (i) => RoamingDevice.connect(ports, i % 3, { clientId: uniqueId(`GID_clro@@@dev${i}-`), keepalive: 60 }));
+
+  let running = true;
+  const acked: string[] = [];
+  const sentDown: string[] = [];
+  const pending: Promise<unknown>[] = [];
+  const load = (async () => {
+    for (let tick = 0; running; tick++) {
+      publishers.forEach((p, i) => {
+        const payload = `up-${i}-${tick}`;
+        pending.push(p.client.publishAsync(`clro/${m}/up`, payload, { qos: 1 }).then(() => acked.push(payload)));
+      });
+      const down = `down-${tick}`;
+      pending.push(appSend(producer, TOPICS.clusterRoll, down, { mqttSecondTopic: `/${m}/down` }).then(() => sentDown.push(down)));
+      await sleep(200);
+    }
+  })();
+
+  const started = Date.now();
+  const exitCodes: (number | null)[] = [];
+  for (const i of [0, 1, 2]) {
+    await sleep(2_000);
+    procs[i]!.child.kill('SIGTERM');
+    exitCodes.push(await procs[i]!.exited);
+    procs[i] = await startPod(i);
+  }
+  const rollSeconds = (Date.now() - started) / 1000;
+  await sleep(2_000);
+  running = false;
+  await load;
+  await Promise.race([Promise.allSettled(pending), sleep(60_000)]);
+
+  const stored = await app.waitFor((msg) => msg.properties.get('mqttSecondTopic') === `/${m}/up`, acked.length, 60_000);
+  const lostUp = acked.filter((p) => !stored.some((msg) => msg.body.toString() === p)).length;
+  const downOf = (s: RoamingDevice) => countBy(s.received.filter((r) => r.topic === `clro/${m}/down`), (r) => r.payload.toString());
+  await waitFor('downlink complete', () => subscribers.every((s) => sentDown.every((d) => downOf(s).has(d))) || undefined, 90_000).catch(() => undefined);
+  const lostDown = subscribers.map((s) => sentDown.filter((d) => !downOf(s).has(d)).length);
+  const dupDown = subscribers.map((s) => [...downOf(s).values()].reduce((sum, n) => sum + n - 1, 0));
+  await waitFor('every device connected', () => devices.every((d) => d.client.connected) || undefined, 60_000).catch(() => undefined);
+  const reconnects = devices.map((d) => d.reconnects);
+  console.info(
+    `rolling restart of 3 pods in ${rollSeconds.toFixed(1)} s with ${devices.length} devices: exit codes ${exitCodes.join('/')}; ` +
+      `${reconnects.reduce((a, b) => a + b, 0)} reconnects (${reconnects.filter((r) => r > 0).length} devices reconnected, at most ${Math.max(...reconnects)} times); ` +
+      `connected at the end ${devices.filter((d) => d.client.connected).length}; uplink ${acked.length} acked, ${lostUp} lost; ` +
+      `downlink ${sentDown.length} sent × ${subscribers.length} persistent subscribers, lost ${lostDown.join('/')}, duplicates ${dupDown.join('/')}`,
+  );
+  expect(exitCodes).toEqual([0, 0, 0]);
+  expect(lostUp).toBe(0);
+  expect(lostDown).toEqual(subscribers.map(() => 0));
+  expect(devices.filter((d) => !d.client.connected)).toHaveLength(0);
+  expect(idle.length + subscribers.length + publishers.length).toBe(DEVICES);
+}, 360_000);

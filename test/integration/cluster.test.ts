@@ -1,0 +1,172 @@
+import type { Producer } from 'rocketmq-client-nodejs';
+import type { Bridge } from '../../bridge/bridge.js';
+import { countBy, podsSpec, readyz, startPods, sumMetric } from './support/cluster.js';
+import { GROUPS, TOPICS, sleep, uniqueId, waitFor } from './support/env.js';
+import { Device, type Received } from './support/mqtt.js';
+import { RawClient } from './support/raw.js';
+import { AppConsumer, appProducer, appSend } from './support/rocketmq.js';
+
+// Three pods of one bridge in this process, sharing a Redis and a consumer group.
+const spec = podsSpec('cl', GROUPS.bridgeCluster, { mqttParentTopic: 'clus', rocketmqTopic: TOPICS.cluster });
+let pods: Bridge[];
+let producer: Producer;
+let app: AppConsumer;
+const devices: Device[] = [];
+
+async function device(pod: number, options: Parameters<typeof Device.connect>[1] = {}): Promise<Device> {
+  const d = await Device.connect(pods[pod]!.mqttPort, { clientId: uniqueId('GID_cl@@@'), ...options });
+  devices.push(d);
+  return d;
+}
+
+const payloads = (received: Received[]) => received.map((r) => r.payload.toString());
+const onceEach = (received: Received[], want: string[]) => {
+  const counts = countBy(payloads(received), (p) => p);
+  return want.every((p) => counts.get(p) === 1) && received.length === want.length;
+};
+
+beforeAll(async () => {
+  producer = await appProducer();
+  app = await AppConsumer.start(TOPICS.cluster, GROUPS.appCluster);
+  pods = await startPods(spec, 3);
+  await sleep(1_500); // consumers up
+});
+
+afterEach(async () => {
+  await Promise.all(devices.splice(0).map((d) => d.end().catch(() => undefined)));
+});
+
+afterAll(async () => {
+  await Promise.all((pods ?? []).map((p) => p.stop()));
+  await app?.stop();
+  await producer?.shutdown();
+});
+
+describe('three pods sharing Redis behave as one MQTT service', () => {
+  test('readiness includes the session store', async () => {
+    const { status, checks } = await readyz(pods[0]!.httpPort);
+    expect(status).toBe(200);
+    expect(checks.sessionStore).toBe(true);
+  });
+
+  test('a device on one pod reaches subscribers on every pod, wildcards included, once each; RocketMQ has each once', async () => {
+    const m = uniqueId('d2d');
+    const exact = await device(0);
+    const plus = await device(1);
+    const hash = await device(2);
+    const qos0 = await device(1);
+    await exact.subscribe(`clus/${m}/temp`, 1);
+    await plus.subscribe(`clus/+/temp`, 1);
+    await hash.subscribe(`clus/#`, 2);
+    await qos0.subscribe(`clus/${m}/#`, 0);
+    const sender = await device(0);
+    const sent = Array.from({ length: 20 }, (_, i) => `${m}-${i}`);
+    for (const p of sent) await sender.publish(`clus/${m}/temp`, p, 1);
+
+    const mine = (d: Device) => d.received.filter((r) => r.topic === `clus/${m}/temp`);
+    await waitFor('every subscriber has all', () => [exact, plus, hash, qos0].every((d) => mine(d).length >= sent.length) || undefined);
+    await app.waitFor((msg) => msg.properties.get('mqttSecondTopic') === `/${m}/temp`, sent.length);
+    await sleep(2_000); // the RocketMQ copies come round to a pod and must not be delivered again
+    for (const d of [exact, plus, hash, qos0]) expect(onceEach(mine(d), sent)).toBe(true);
+    expect(app.matching((msg) => msg.properties.get('mqttSecondTopic') === `/${m}/temp`)).toHaveLength(sent.length);
+  });
+
+  test('a RocketMQ message, consumed by one pod, reaches the subscribers of every pod exactly once', async () => {
+    const m = uniqueId('down');
+    const subs = [await device(0), await device(1), await device(2), await device(2)];
+    await Promise.all(subs.map((d, i) => d.subscribe(i === 3 ? `clus/+/x` : `clus/${m}/#`, i === 3 ? 2 : 1)));
+    const sent = Array.from({ length: 20 }, (_, i) => `${m}-${i}`);
+    for (const [i, p] of sent.entries()) await appSend(producer, TOPICS.cluster, p, { mqttSecondTopic: `/${m}/x`, qoslevel: i % 2 ? '2' : '1' });
+
+    const mine = (d: Device) => d.received.filter((r) => r.topic === `clus/${m}/x`);
+    await waitFor('all delivered everywhere', () => subs.every((d) => mine(d).length >= sent.length) || undefined, 60_000);
+    await sleep(2_000);
+    for (const d of subs) expect(onceEach(mine(d), sent)).toBe(true);
+  });
+
+  test('P2P reaches its target on another pod, from a device and from RocketMQ; cleansessionflag=true only while online', async () => {
+    const targetId = uniqueId('GID_cl@@@target-');
+    const target = await device(2, { clientId: targetId });
+    const bystander = await device(1);
+    await bystander.subscribe('clus/#', 2);
+    const sender = await device(0);
+    await sender.publish(`clus/p2p/${targetId}`, 'from-device', 1);
+    await appSend(producer, TOPICS.cluster, 'from-app', { mqttSecondTopic: `/p2p/${targetId}`, cleansessionflag: 'true' });
+    await appSend(producer, TOPICS.cluster, 'renamed', { mqttSecondTopic: `/p2p/${targetId}`, mqttRealTopic: '/inbox' });
+    await waitFor('three P2P messages', () => (target.received.length >= 3 ? true : undefined), 60_000);
+    expect(Object.fromEntries(target.received.map((r) => [r.payload.toString(), r.topic]))).toEqual({
+      'from-device': `clus/p2p/${targetId}`,
+      'from-app': `clus/p2p/${targetId}`,
+      renamed: 'clus/inbox',
+    });
+
+    const before = await sumMetric(pods, 'mqbridge_refusals_total', { reason: 'p2p_target_offline' });
+    await appSend(producer, TOPICS.cluster, 'nobody', { mqttSecondTopic: `/p2p/${uniqueId('GID_cl@@@absent-')}`, cleansessionflag: 'true' });
+    await waitFor('offline drop counted', async () => (await sumMetric(pods, 'mqbridge_refusals_total', { reason: 'p2p_target_offline' })) > before || undefined, 60_000);
+    await sleep(1_000);
+    expect(target.received).toHaveLength(3);
+    expect(bystander.received.filter((r) => r.topic.includes(targetId) || r.topic === 'clus/inbox')).toEqual([]);
+  });
+
+  test('a persistent session keeps subscriptions and QoS 1 messages while offline, and gets them on another pod', async () => {
+    const m = uniqueId('sess');
+    const id = uniqueId('GID_cl@@@persistent-');
+    const first = await device(0, { clientId: id, clean: false });
+    await first.subscribe(`clus/${m}/#`, 1);
+    await first.end();
+
+    const sender = await device(1);
+    for (let i = 0; i < 5; i++) await sender.publish(`clus/${m}/dev`, `dev-${i}`, 1);
+    for (let i = 0; i < 5; i++) await appSend(producer, TOPICS.cluster, `app-${i}`, { mqttSecondTopic: `/${m}/app` });
+    const before = await sumMetric(pods, 'mqbridge_refusals_total', { reason: 'p2p_target_offline' });
+    await appSend(producer, TOPICS.cluster, 'kept', { mqttSecondTopic: `/p2p/${id}`, cleansessionflag: 'false' });
+    await appSend(producer, TOPICS.cluster, 'dropped', { mqttSecondTopic: `/p2p/${id}`, cleansessionflag: 'true' });
+    await waitFor('offline drop counted', async () => (await sumMetric(pods, 'mqbridge_refusals_total', { reason: 'p2p_target_offline' })) > before || undefined, 60_000);
+    await sleep(3_000); // the app messages are consumed by some pod meanwhile
+
+    const back = await device(2, { clientId: id, clean: false });
+    const want = [...Array.from({ length: 5 }, (_, i) => `dev-${i}`), ...Array.from({ length: 5 }, (_, i) => `app-${i}`), 'kept'];
+    await waitFor('queued messages', () => (back.received.length >= want.length ? true : undefined), 30_000);
+    await sleep(1_000);
+    expect(onceEach(back.received, want)).toBe(true);
+    expect(back.received.find((r) => r.payload.toString() === 'kept')?.topic).toBe(`clus/p2p/${id}`);
+    // The subscription came back too: a new message arrives live.
+    await sender.publish(`clus/${m}/live`, 'live', 1);
+    await waitFor('live message', () => back.received.find((r) => r.payload.toString() === 'live'));
+  });
+
+  test('QoS 2 exactly once when the device moves pods: a DUP of a PUBLISH stored through another pod is not stored again', async () => {
+    const clientId = uniqueId('GID_cl@@@q2-');
+    const m = uniqueId('q2');
+    const publish = { cmd: 'publish' as const, topic: `clus/${m}`, payload: Buffer.from('once'), qos: 2 as const, messageId: 4343, retain: false };
+    const first = await RawClient.connected(pods[0]!.mqttPort, clientId, 4, false);
+    first.send({ ...publish, dup: false });
+    await first.next('pubrec');
+    first.end(); // no PUBREL: the device retransmits after reconnecting, here to another pod
+    await first.closed;
+    const second = await RawClient.connected(pods[1]!.mqttPort, clientId, 4, false);
+    second.send({ ...publish, dup: true });
+    await second.next('pubrec');
+    second.send({ cmd: 'pubrel', messageId: 4343 });
+    await second.next('pubcomp');
+    second.end();
+    await app.waitFor((msg) => msg.properties.get('mqttSecondTopic') === `/${m}`);
+    await sleep(1_500);
+    expect(app.matching((msg) => msg.properties.get('mqttSecondTopic') === `/${m}`)).toHaveLength(1);
+  });
+
+  test('one client id, one session: connecting on another pod takes over and the first connection is closed', async () => {
+    const m = uniqueId('take');
+    const id = uniqueId('GID_cl@@@takeover-');
+    const first = await device(0, { clientId: id, clean: false });
+    await first.subscribe(`clus/${m}`, 1);
+    const second = await device(1, { clientId: id, clean: false });
+    await first.waitClosed(15_000);
+    const sender = await device(2);
+    await sender.publish(`clus/${m}`, 'after-takeover', 1);
+    await waitFor('delivered to the new connection', () => second.received[0]);
+    await sleep(1_000);
+    expect(payloads(second.received)).toEqual(['after-takeover']);
+    expect(first.received).toEqual([]);
+  });
+});
