@@ -24,6 +24,9 @@ export KUBECONFIG=$KUBE_DIR/kubeconfig
 export REDIS_DIR=${REDIS_DIR:-$ROOT/.run/test-redis}
 export REDIS_PORT=${REDIS_PORT:-16380}
 export MQBRIDGE_TEST_REDIS=redis://127.0.0.1:$REDIS_PORT
+export REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-16391}
+MQBRIDGE_TEST_REDIS_CLUSTER=$(bash test/env/redis.sh cluster-url)
+export MQBRIDGE_TEST_REDIS_CLUSTER
 RESULTS=$ROOT/.run/test-results
 RMQ=test/env/rocketmq.sh
 KUBE=test/env/kube.sh
@@ -96,6 +99,7 @@ stop_services() {
   step "stopping RocketMQ, Redis and the API server"
   bash "$RMQ" stop --kill || true
   bash "$REDIS" stop --kill || true
+  bash "$REDIS" stop-cluster || true
   bash "$KUBE" stop --kill || true
   summary || true
   exit "$rc"
@@ -130,6 +134,7 @@ main() {
   step "starting Redis"
   bash "$REDIS" stop --kill >/dev/null 2>&1 || true
   bash "$REDIS" start
+  bash "$REDIS" start-cluster
 
   step "starting kube-apiserver and etcd"
   bash "$KUBE" stop --kill >/dev/null 2>&1 || true

@@ -1,5 +1,5 @@
 import type { Logger } from '../observability/log.js';
-import type { RedisClient } from '../redis/connection.js';
+import { whenReady, type RedisClient } from '../redis/connection.js';
 import { RevokedIds, type RevocationList } from './revocations.js';
 
 export interface RedisRevocationOptions {
@@ -50,6 +50,8 @@ export class RedisRevocationList implements RevocationList {
     await Promise.all([client.connect(), subscriber.connect()]).catch((err: Error) => {
       log.warn({ err: err.message }, 'redis unreachable at start; token revocations unknown until it answers');
     });
+    // A Cluster is usable only once it has read the slot map, after connect() resolved.
+    await Promise.all([whenReady(client, 5_000), whenReady(subscriber, 5_000)]);
     await subscriber.subscribe(this.channel).catch(() => undefined);
     await this.sync();
     this.timer = setInterval(() => void this.sync(), this.o.resyncMs);

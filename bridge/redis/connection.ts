@@ -45,6 +45,7 @@ export function openRedis(cfg: BridgeConfig, log: Logger, purpose: string, extra
     ? new Cluster(clusterNodesOf(url), {
         redisOptions: { ...common, ...credentialsOf(url) },
         enableOfflineQueue: common.enableOfflineQueue,
+        lazyConnect: common.lazyConnect,
         ...(common.keyPrefix ? { keyPrefix: common.keyPrefix } : {}),
       })
     : new Redis(url, common);
@@ -67,4 +68,18 @@ function credentialsOf(url: string): Pick<RedisOptions, 'username' | 'password' 
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
   };
+}
+
+/** Resolves when the client is ready, or after `ms` (Redis may be away; callers go on). */
+export function whenReady(client: RedisClient, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    client.once('ready', done);
+    function done() {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    }
+  });
 }

@@ -9,10 +9,14 @@
 #   status                exit 0 only if it runs
 #   cli [ARGS...]         redis-cli against it
 #   url                   print its redis:// URL
+#   start-cluster         a 3-node Redis Cluster (no replicas) with fresh state, for the Cluster tests
+#   stop-cluster          stop it
+#   cluster-url           print its seed URLs, comma-separated
 #
 # Environment (defaults in brackets):
-#   REDIS_DIR [$PWD/.run/redis]   state: config, data, log, pid file
+#   REDIS_DIR [$PWD/.run/redis]   state: config, data, log, pid file (the Cluster: $REDIS_DIR-cluster)
 #   REDIS_PORT [16379]
+#   REDIS_CLUSTER_PORT [16381]    first Cluster node; the others take the next two ports
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,6 +27,9 @@ source "$HERE/lib.sh"
 REDIS_DIR=$(realpath -m "${REDIS_DIR:-$PWD/.run/redis}")
 REDIS_PORT=${REDIS_PORT:-16379}
 PID_FILE=$REDIS_DIR/redis.pid
+CLUSTER_DIR=$REDIS_DIR-cluster
+REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-16381}
+CLUSTER_PORTS=("$REDIS_CLUSTER_PORT" "$((REDIS_CLUSTER_PORT + 1))" "$((REDIS_CLUSTER_PORT + 2))")
 
 server_bin() {
   command -v redis-server 2>/dev/null || { [[ -x /usr/bin/redis-server ]] && echo /usr/bin/redis-server; } || die "redis-server not found: install Debian's redis-server (test/run.sh does)"
@@ -74,7 +81,47 @@ stop() {
   fi
 }
 
+start_cluster() {
+  local t0 port dir
+  t0=$(now_ms)
+  stop_cluster >/dev/null
+  rm -rf "$CLUSTER_DIR"
+  for port in "${CLUSTER_PORTS[@]}"; do
+    port_open "$port" && die "port $port is taken"
+    dir=$CLUSTER_DIR/$port
+    mkdir -p "$dir"
+    printf '%s\n' "bind 127.0.0.1" "port $port" "daemonize yes" "pidfile $dir/redis.pid" "logfile $dir/redis.log" \
+      "dir $dir" "cluster-enabled yes" "cluster-config-file nodes.conf" "cluster-node-timeout 5000" 'save ""' >"$dir/redis.conf"
+    "$(server_bin)" "$dir/redis.conf"
+  done
+  for port in "${CLUSTER_PORTS[@]}"; do
+    for _ in $(seq 100); do [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${CLUSTER_PORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >"$CLUSTER_DIR/create.log" 2>&1 ||
+    { cat "$CLUSTER_DIR/create.log" >&2; die "could not create the Cluster"; }
+  for _ in $(seq 200); do
+    if redis-cli -p "$REDIS_CLUSTER_PORT" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+      say "Cluster ready on 127.0.0.1:${CLUSTER_PORTS[*]} in $(since "$t0")"
+      return
+    fi
+    sleep 0.1
+  done
+  die "the Cluster did not reach state ok within 20s"
+}
+
+stop_cluster() {
+  local port pidfile
+  for port in "${CLUSTER_PORTS[@]}"; do
+    pidfile=$CLUSTER_DIR/$port/redis.pid
+    [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null && stop_pid "redis cluster node $port" "$(cat "$pidfile")" 5 KILL "$pidfile"
+  done
+  return 0
+}
+
 case ${1:-} in
+  start-cluster) start_cluster ;;
+  stop-cluster) stop_cluster ;;
+  cluster-url) (IFS=,; echo "${CLUSTER_PORTS[*]/#/redis://127.0.0.1:}") ;;
   start) start fresh ;;
   stop) shift; stop "$@" ;;
   restart) stop; start keep ;;
