@@ -4,6 +4,7 @@ import { cleanupAll } from './env/cleanup.js';
 const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): Promise<void> }>> = {
   'mqtt-engine': () => import('./scenarios/mqtt-engine.js'),
   uplink: () => import('./scenarios/uplink.js'),
+  downlink: () => import('./scenarios/downlink.js'),
 };
 
 const args = process.argv.slice(2);
