@@ -5,6 +5,7 @@ const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): P
   'mqtt-engine': () => import('./scenarios/mqtt-engine.js'),
   uplink: () => import('./scenarios/uplink.js'),
   downlink: () => import('./scenarios/downlink.js'),
+  p2p: () => import('./scenarios/p2p.js'),
 };
 
 const args = process.argv.slice(2);

@@ -86,8 +86,22 @@ class TopicReceiver {
   }
 
   private async receiveLoop(consumer: SimpleConsumer): Promise<void> {
-    const { settings, log, metrics, health } = this.deps;
     const backoff = new Backoff(200, 5_000);
+    // The acks of one batch travel while the next receive waits: at most one batch unacked.
+    let previousAcks: Promise<unknown> = Promise.resolve();
+    try {
+      await this.receiveBatches(consumer, backoff, (acks) => {
+        const waitFor = previousAcks;
+        previousAcks = Promise.all(acks);
+        return waitFor;
+      });
+    } finally {
+      await previousAcks;
+    }
+  }
+
+  private async receiveBatches(consumer: SimpleConsumer, backoff: Backoff, acked: (acks: Promise<void>[]) => Promise<unknown>): Promise<void> {
+    const { settings, log, metrics, health } = this.deps;
     while (!this.stopping.signal.aborted) {
       let messages: MessageView[];
       const started = process.hrtime.bigint();
@@ -112,7 +126,7 @@ class TopicReceiver {
       for (const message of messages) {
         if (await this.deliver(message)) acks.push(this.ack(consumer, message));
       }
-      await Promise.all(acks);
+      await acked(acks);
     }
   }
 
