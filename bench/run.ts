@@ -6,6 +6,7 @@ const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): P
   uplink: () => import('./scenarios/uplink.js'),
   downlink: () => import('./scenarios/downlink.js'),
   p2p: () => import('./scenarios/p2p.js'),
+  idle: () => import('./scenarios/idle.js'),
 };
 
 const args = process.argv.slice(2);
