@@ -7,6 +7,7 @@ const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): P
   downlink: () => import('./scenarios/downlink.js'),
   p2p: () => import('./scenarios/p2p.js'),
   idle: () => import('./scenarios/idle.js'),
+  operator: () => import('./scenarios/operator.js'),
 };
 
 const args = process.argv.slice(2);
