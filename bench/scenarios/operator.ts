@@ -116,9 +116,10 @@ export async function run(opts: { quick: boolean }): Promise<void> {
 
     // 3. Idle: everything reconciled; count writes across at least one full resync.
     await sleep(3000);
+    const margin = opts.quick ? 2 : 5;
     const w0 = await metric('mqbridge_operator_api_writes_total');
     const r0 = await metric('mqbridge_operator_reconciles_total');
-    await sleep((params.resyncSeconds + 5) * 1000);
+    await sleep((params.resyncSeconds + margin) * 1000);
     const idleWrites = (await metric('mqbridge_operator_api_writes_total')) - w0;
     const idleReconciles = (await metric('mqbridge_operator_reconciles_total')) - r0;
     const rss = procRssBytes(operator.child.pid!);
@@ -126,7 +127,7 @@ export async function run(opts: { quick: boolean }): Promise<void> {
       applyToFirstMessageUs: { ...latencySummary(applyToMessage), samplesMs },
       bulk: { bindings: params.bulkBindings, kubectlApplySeconds: round2(applySeconds), allReadySeconds: round2(reconcileSeconds), lastBindingCarriesMessages: lastWorks },
       operatorRssBytes: { peakDuringBulk: peakRss, idle: rss },
-      idleResync: { windowSeconds: params.resyncSeconds + 5, reconciles: idleReconciles, apiWrites: idleWrites },
+      idleResync: { windowSeconds: params.resyncSeconds + margin, reconciles: idleReconciles, apiWrites: idleWrites },
     };
   } finally {
     await podRunner.stop();

@@ -51,8 +51,10 @@ export async function run(opts: { quick: boolean }): Promise<void> {
   try {
     const log = (p: Phase) =>
       process.stderr.write(`[uplink] ${p.side} rate ${p.rate || 'max'}: ${fmt(p.ackedPerSec)}/s p50 ${fmtUs(p.latencyUs.p50)} p99 ${fmtUs(p.latencyUs.p99)}\n`);
-    // The broker JVM is cold after start-up (JIT, page cache of a new topic): warm it first.
+    // The broker JVM and the bridge are cold after start-up (JIT, routes, page cache of a new
+    // topic): a short unmeasured run through each first.
     await direct(rmq, { ...params, measureMs: params.warmupMs }, 0);
+    await viaBridge(bridge, rmq, { ...params, measureMs: params.warmupMs }, 0);
     const bMax = await viaBridge(bridge, rmq, params, 0);
     log(bMax);
     const dMax = await direct(rmq, params, 0);
