@@ -1,4 +1,4 @@
-/** Benchmark dispatcher: node dist/bench/run.js <scenario>|all [--quick] */
+/** Benchmark dispatcher: node dist/bench/run.js <scenario>[,<scenario>…]|all [--quick] */
 import { cleanupAll } from './env/cleanup.js';
 
 const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): Promise<void> }>> = {
@@ -13,7 +13,8 @@ const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): P
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const name = args.find((a) => !a.startsWith('--'));
-if (!name || (name !== 'all' && !(name in scenarios))) {
+const chosen = name === 'all' ? Object.keys(scenarios) : (name ?? '').split(',');
+if (!name || chosen.some((n) => !(n in scenarios))) {
   console.error(`usage: node dist/bench/run.js <${[...Object.keys(scenarios), 'all'].join('|')}> [--quick]`);
   process.exit(2);
 }
@@ -26,7 +27,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 const t0 = Date.now();
 try {
-  for (const n of name === 'all' ? Object.keys(scenarios) : [name]) {
+  for (const n of chosen) {
     const mod = await scenarios[n]!();
     await mod.run({ quick });
   }

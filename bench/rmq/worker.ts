@@ -72,8 +72,8 @@ function produceLoops(cfg: RmqProduceConfig, rate: number): Promise<void>[] {
       if (rate > 0) {
         // Steady: take the next slot of the schedule; wait for it if it lies ahead.
         const due = started + (issued++ * 1e6) / rate;
-        const wait = due - now();
-        if (wait > 1000) await sleep(wait / 1000);
+        // In short naps, so a halt is not held up by a loop whose slot lies seconds ahead.
+        while (running && due - now() > 1000) await sleep(Math.min(50, (due - now()) / 1000));
         if (!running) return;
       }
       try {
