@@ -62,7 +62,9 @@ export async function startBridge(spec: BridgeSpec): Promise<RunningBridge> {
   };
   const file = `${dir}/config.yaml`;
   writeFileSync(file, JSON.stringify(config, null, 2) + '\n'); // JSON is YAML
-  const node = [process.execPath, ...(spec.nodeArgs ?? []), MAIN, '--config', file].map((a) => `'${a}'`).join(' ');
+  // BENCH_BRIDGE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": profile every bridge.
+  const extra = process.env.BENCH_BRIDGE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const node = [process.execPath, ...extra, ...(spec.nodeArgs ?? []), MAIN, '--config', file].map((a) => `'${a}'`).join(' ');
   const child: ChildProcess = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)"; exec ${node}`], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let gone = false;

@@ -172,9 +172,12 @@ function tick(): void {
   if (!publishing) return;
   const due = Math.floor(((now() - startUs) * rate) / 1e6) - sentSinceStart;
   let left = Math.min(due, 10_000);
+  // Spread what is due over the connections: after a late tick, a burst on one connection
+  // would queue behind itself wherever a server handles each connection in order.
+  const per = Math.max(1, Math.min(BATCH, Math.ceil(left / conns.length)));
   while (left > 0) {
     const conn = conns[rr++ % conns.length]!;
-    const n = Math.min(left, BATCH);
+    const n = Math.min(left, per);
     writeBatch(conn, n);
     left -= n;
   }
