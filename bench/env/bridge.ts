@@ -25,6 +25,8 @@ export interface BridgeSpec {
   endpoints: string;
   consumerGroup: string;
   bindings: BindingSpec[];
+  /** More rocketmq settings (bridge/config/schema.ts), e.g. receiversPerTopic. */
+  rocketmq?: Record<string, unknown>;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
   /** Wait for /readyz (RocketMQ producer up); false: only for the MQTT port. */
@@ -56,7 +58,7 @@ export async function startBridge(spec: BridgeSpec): Promise<RunningBridge> {
     bridge: { name: spec.name },
     mqtt: { host: '0.0.0.0', port: spec.mqttPort },
     http: { host: '127.0.0.1', port: spec.httpPort },
-    rocketmq: { endpoints: spec.endpoints, consumerGroup: spec.consumerGroup },
+    rocketmq: { endpoints: spec.endpoints, consumerGroup: spec.consumerGroup, ...spec.rocketmq },
     bindings: spec.bindings,
     log: { level: 'warn' },
   };
