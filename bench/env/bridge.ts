@@ -64,7 +64,7 @@ export async function startBridge(spec: BridgeSpec): Promise<RunningBridge> {
   };
   const file = `${dir}/config.yaml`;
   writeFileSync(file, JSON.stringify(config, null, 2) + '\n'); // JSON is YAML
-  // BENCH_BRIDGE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": profile every bridge.
+  // BENCH_BRIDGE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=<dir>": profile every bridge.
   const extra = process.env.BENCH_BRIDGE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const node = [process.execPath, ...extra, ...(spec.nodeArgs ?? []), MAIN, '--config', file].map((a) => `'${a}'`).join(' ');
   const child: ChildProcess = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)"; exec ${node}`], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
