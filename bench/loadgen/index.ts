@@ -69,6 +69,10 @@ export interface GroupStats {
   received: number;
   seconds: number;
   latency: Histogram;
+  ackLatency: Histogram;
+  connections: number;
+  /** Longest time a worker took to open its connections (they open in parallel). */
+  setupSeconds: number;
   /** Per worker: CPU seconds used / wall seconds (1.0 = one full core). */
   cpu: number[];
   errors: string[];
@@ -76,6 +80,9 @@ export interface GroupStats {
 
 export function combine(stats: Stats[]): GroupStats {
   const latency = new Histogram();
+  const ackLatency = new Histogram();
+  let connections = 0;
+  let setupSeconds = 0;
   let sent = 0;
   let received = 0;
   let seconds = 0;
@@ -86,8 +93,11 @@ export function combine(stats: Stats[]): GroupStats {
     received += s.received;
     seconds = Math.max(seconds, s.elapsedUs / 1e6);
     latency.merge(s.latency);
+    ackLatency.merge(s.ackLatency);
+    connections += s.connections;
+    setupSeconds = Math.max(setupSeconds, s.setupUs / 1e6);
     cpu.push((s.cpuUserUs + s.cpuSystemUs) / s.elapsedUs);
     errors.push(...s.errors);
   }
-  return { sent, received, seconds, latency, cpu, errors };
+  return { sent, received, seconds, latency, ackLatency, connections, setupSeconds, cpu, errors };
 }

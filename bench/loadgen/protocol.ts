@@ -14,6 +14,12 @@ export interface WorkerConfig {
   anchor: ClockAnchor;
   /** Unacknowledged QoS 1 PUBLISHes allowed per publishing connection in max-rate mode. */
   window: number;
+  /** Subscribers: SUBSCRIBE to topic (default true); false = connect only (P2P targets, idle). */
+  subscribe?: boolean;
+  /** CONNECT keep-alive in seconds (default 300); the worker sends PINGREQ at half of it. */
+  keepalive?: number;
+  /** Connections opened at a time (default 64). */
+  connectConcurrency?: number;
 }
 
 export type Command =
@@ -34,6 +40,11 @@ export interface Stats {
   cpuUserUs: number;
   cpuSystemUs: number;
   latency: ReturnType<Histogram['toJSON']>;
+  /** QoS 1 publishers: PUBLISH write → PUBACK, microseconds. */
+  ackLatency: ReturnType<Histogram['toJSON']>;
+  /** Connections open and wall time the worker took to open them (CONNACK/SUBACK of the last). */
+  connections: number;
+  setupUs: number;
   errors: string[];
 }
 

@@ -13,6 +13,9 @@ let cfg: WorkerConfig;
 let now: () => number;
 const conns: Conn[] = [];
 const latency = new Histogram();
+const ackLatency = new Histogram();
+let setupUs = 0;
+let pinger: NodeJS.Timeout | undefined;
 let sent = 0;
 let received = 0;
 let errors: string[] = [];
@@ -29,6 +32,8 @@ interface Conn {
   socket: Socket;
   inflight: number;
   nextId: number;
+  /** QoS 1: send time by packet id, for the PUBACK latency. */
+  sentAt: Float64Array | undefined;
   waiters: Array<(p: Packet) => void>;
 }
 
@@ -40,7 +45,7 @@ async function open(i: number): Promise<Conn> {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  const conn: Conn = { socket, inflight: 0, nextId: 1, waiters: [] };
+  const conn: Conn = { socket, inflight: 0, nextId: 1, sentAt: cfg.role === 'pub' && cfg.qos === 1 ? new Float64Array(65536) : undefined, waiters: [] };
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   const acks: Buffer[] = [];
   parser.on('packet', (p: Packet) => {
@@ -51,8 +56,9 @@ async function open(i: number): Promise<Conn> {
       if (p.qos === 1 && p.messageId !== undefined) acks.push(Buffer.from([0x40, 0x02, p.messageId >> 8, p.messageId & 0xff]));
     } else if (p.cmd === 'puback') {
       conn.inflight--;
+      if (conn.sentAt && p.messageId !== undefined) ackLatency.record(now() - conn.sentAt[p.messageId]!);
       if (publishing && rate === 0 && conn.inflight < cfg.window && blocked) pump();
-    } else {
+    } else if (p.cmd !== 'pingresp') {
       const w = conn.waiters.shift();
       w?.(p);
     }
@@ -68,10 +74,10 @@ async function open(i: number): Promise<Conn> {
     if (publishing) errors.push('connection closed while publishing');
   });
   const next = () => new Promise<Packet>((resolve) => conn.waiters.push(resolve));
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `${cfg.clientIdPrefix}-${i}`, keepalive: 300 }));
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `${cfg.clientIdPrefix}-${i}`, keepalive: cfg.keepalive ?? 300 }));
   const connack = await next();
   if (connack.cmd !== 'connack' || connack.returnCode !== 0) throw new Error(`connect refused: ${JSON.stringify(connack)}`);
-  if (cfg.role === 'sub') {
+  if (cfg.role === 'sub' && cfg.subscribe !== false) {
     socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: cfg.topic, qos: cfg.qos }] }));
     const suback = await next();
     if (suback.cmd !== 'suback' || suback.granted[0] !== cfg.qos) throw new Error(`subscribe refused: ${JSON.stringify(suback)}`);
@@ -81,12 +87,20 @@ async function open(i: number): Promise<Conn> {
 
 async function setup(): Promise<void> {
   now = clockFrom(cfg.anchor);
-  const concurrency = 64;
+  const t0 = now();
+  const concurrency = cfg.connectConcurrency ?? 64;
   for (let base = 0; base < cfg.connections; base += concurrency) {
     const batch = [];
     for (let i = base; i < Math.min(cfg.connections, base + concurrency); i++) batch.push(open(i));
     conns.push(...(await Promise.all(batch)));
   }
+  setupUs = now() - t0;
+  // Keep idle connections alive as a device would: a PINGREQ at half the keep-alive.
+  const keepalive = cfg.keepalive ?? 300;
+  const ping = Buffer.from([0xc0, 0x00]);
+  pinger = setInterval(() => {
+    for (const c of conns) if (c.socket.writable) c.socket.write(ping);
+  }, (keepalive * 1000) / 2);
 }
 
 // ---- publishing ----
@@ -121,6 +135,7 @@ function writeBatch(conn: Conn, n: number): void {
     template.copy(buf, off);
     if (cfg.qos === 1) {
       buf.writeUInt16BE(conn.nextId, off + payloadAt - 2);
+      conn.sentAt![conn.nextId] = now();
       conn.nextId = conn.nextId === 65535 ? 1 : conn.nextId + 1;
       conn.inflight++;
     }
@@ -157,9 +172,12 @@ function tick(): void {
   if (!publishing) return;
   const due = Math.floor(((now() - startUs) * rate) / 1e6) - sentSinceStart;
   let left = Math.min(due, 10_000);
+  // Spread what is due over the connections: after a late tick, a burst on one connection
+  // would queue behind itself wherever a server handles each connection in order.
+  const per = Math.max(1, Math.min(BATCH, Math.ceil(left / conns.length)));
   while (left > 0) {
     const conn = conns[rr++ % conns.length]!;
-    const n = Math.min(left, BATCH);
+    const n = Math.min(left, per);
     writeBatch(conn, n);
     left -= n;
   }
@@ -188,13 +206,14 @@ function mark(): void {
   received = 0;
   errors = [];
   latency.reset();
+  ackLatency.reset();
   markUs = now();
   markCpu = process.cpuUsage();
 }
 
 function collect(): Stats {
   const cpu = process.cpuUsage(markCpu);
-  return { sent, received, elapsedUs: now() - markUs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, latency: latency.toJSON(), errors: errors.slice(0, 5) };
+  return { sent, received, elapsedUs: now() - markUs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, latency: latency.toJSON(), ackLatency: ackLatency.toJSON(), connections: conns.length, setupUs, errors: errors.slice(0, 5) };
 }
 
 process.on('message', (cmd: Command) => {
@@ -221,6 +240,7 @@ process.on('message', (cmd: Command) => {
       break;
     case 'exit':
       halt();
+      if (pinger) clearInterval(pinger);
       for (const c of conns) c.socket.destroy();
       process.exit(0);
   }

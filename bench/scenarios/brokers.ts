@@ -72,10 +72,10 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-export async function startAedes(): Promise<RunningBroker> {
+export async function startAedes(nodeArgs: string[] = []): Promise<RunningBroker> {
   const port = await freePort();
   const script = fileURLToPath(new URL('./aedes-server.js', import.meta.url));
-  const child = fork(script, [String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: nodeArgs });
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`aedes server exited with ${code}`)));

@@ -4,9 +4,9 @@
  * delivered msgs/s at max rate, then p50/p99 end-to-end latency at 50 % of that rate.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { takeAnchor } from '../lib/clock.js';
+import { machine } from '../lib/output.js';
 import { combine, loopbackHosts, Worker, type GroupStats } from '../loadgen/index.js';
 import type { WorkerConfig } from '../loadgen/protocol.js';
 import { startAedes, startMosquitto, type RunningBroker } from './brokers.js';
@@ -52,6 +52,7 @@ export async function run(opts: Options): Promise<void> {
     for (const qos of [0, 1] as const) cases.push({ pattern, qos, subscribers: pattern === '1-to-1' ? 1 : params.fanOutSubscribers });
   }
 
+  const machineInfo = machine();
   const results: Array<{ broker: string; version: string; case: Case; max: PhaseResult; steady: PhaseResult }> = [];
   const brokerInfo: Record<string, unknown> = {};
   for (const start of [startAedes, startMosquitto]) {
@@ -76,13 +77,7 @@ export async function run(opts: Options): Promise<void> {
     scenario: 'mqtt-engine',
     date: new Date().toISOString(),
     quick: opts.quick,
-    machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      totalMemBytes: os.totalmem(),
-      platform: `${os.platform()} ${os.release()}`,
-      node: process.version,
-    },
+    machine: machineInfo,
     brokers: brokerInfo,
     parameters: params,
     results,

@@ -86,8 +86,22 @@ class TopicReceiver {
   }
 
   private async receiveLoop(consumer: SimpleConsumer): Promise<void> {
-    const { settings, log, metrics, health } = this.deps;
     const backoff = new Backoff(200, 5_000);
+    // The acks of one batch travel while the next receive waits: at most one batch unacked.
+    let previousAcks: Promise<unknown> = Promise.resolve();
+    try {
+      await this.receiveBatches(consumer, backoff, (acks) => {
+        const waitFor = previousAcks;
+        previousAcks = Promise.all(acks);
+        return waitFor;
+      });
+    } finally {
+      await previousAcks;
+    }
+  }
+
+  private async receiveBatches(consumer: SimpleConsumer, backoff: Backoff, acked: (acks: Promise<void>[]) => Promise<unknown>): Promise<void> {
+    const { settings, log, metrics, health } = this.deps;
     while (!this.stopping.signal.aborted) {
       let messages: MessageView[];
       const started = process.hrtime.bigint();
@@ -105,21 +119,31 @@ class TopicReceiver {
         continue;
       }
       if (messages.length > 0) metrics.receiveSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      // In order, so that what one app sent in order reaches devices in that order.
-      for (const message of messages) await this.deliver(consumer, message);
+      // Handed to aedes in receive order (each deliver() reaches aedes.publish synchronously),
+      // then the deliveries and acks of a batch run concurrently: awaiting each one in turn
+      // capped a receiver at one message per fan-out or proxy round trip. The contract promises
+      // order upstream only (and several receivers never kept it downstream anyway).
+      const acks = messages.map((message) => this.deliver(message).then((ok) => (ok ? this.ack(consumer, message) : undefined)));
+      await acked(acks);
     }
   }
 
-  private async deliver(consumer: SimpleConsumer, message: MessageView): Promise<void> {
+  /** Hands the message to MQTT; false when that failed and it must not be acked. */
+  private async deliver(message: MessageView): Promise<boolean> {
     const { log, metrics, handle } = this.deps;
     try {
       await handle(this.topic, message);
+      return true;
     } catch (err) {
       // Not acked: RocketMQ redelivers it once the invisible duration is over.
       metrics.errors.inc({ component: 'downlink' });
       log.error({ topic: this.topic, messageId: message.messageId, err: errorMessage(err) }, 'downlink delivery failed');
-      return;
+      return false;
     }
+  }
+
+  private async ack(consumer: SimpleConsumer, message: MessageView): Promise<void> {
+    const { log, metrics } = this.deps;
     try {
       await consumer.ack(message);
     } catch (err) {

@@ -11,7 +11,7 @@ import { bindingStatus, sameStatus } from './binding-status.js';
 import { bridgeStatus, type ApplyOutcome, type DeploymentState } from './bridge-status.js';
 import { comparable, containsDesired, ownsFieldsNoLongerDesired } from './drift.js';
 import type { EventRecorder } from './events.js';
-import { resolveBindings, type TopicExistence } from './resolve-bindings.js';
+import { resolveBindings, type BindingVerdict, type TopicExistence } from './resolve-bindings.js';
 
 export interface Caches {
   bridges: ObjectCache<MqttBridge>;
@@ -128,27 +128,42 @@ export class BridgeReconciler {
     );
   }
 
+  /**
+   * Each write is a round trip to the API server: a thousand new bindings written one after
+   * another took tens of seconds, so a few go at a time.
+   */
   private async writeBindingStatuses(bindings: TopicBinding[], verdicts: ReturnType<typeof resolveBindings<TopicBinding>>['verdicts']) {
-    for (const b of bindings) {
-      const verdict = verdicts.get(b)!;
-      const status = bindingStatus(b, verdict, this.now());
-      if (sameStatus(b.status, status)) continue;
-      const previous = b.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
-      try {
-        await this.deps.rest.apply(
-          resourcePath(RESOURCES.topicBinding, b.metadata.namespace!, b.metadata.name!, 'status'),
-          { apiVersion: b.apiVersion, kind: b.kind, metadata: { name: b.metadata.name, namespace: b.metadata.namespace }, status } as KubernetesObject,
-          FIELD_MANAGER,
-        );
-      } catch (err) {
-        if (isNotFound(err)) continue; // deleted meanwhile
-        throw err;
-      }
-      if (previous !== verdict.state) {
-        await this.deps.events.record(regardingOf(b), verdict.state === 'Bound' ? 'Normal' : 'Warning', verdict.state, verdict.message);
-      }
+    await forEachLimited(bindings, STATUS_WRITES_IN_FLIGHT, (b) => this.writeBindingStatus(b, verdicts.get(b)!));
+  }
+
+  private async writeBindingStatus(b: TopicBinding, verdict: BindingVerdict): Promise<void> {
+    const status = bindingStatus(b, verdict, this.now());
+    if (sameStatus(b.status, status)) return;
+    const previous = b.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+    try {
+      await this.deps.rest.apply(
+        resourcePath(RESOURCES.topicBinding, b.metadata.namespace!, b.metadata.name!, 'status'),
+        { apiVersion: b.apiVersion, kind: b.kind, metadata: { name: b.metadata.name, namespace: b.metadata.namespace }, status } as KubernetesObject,
+        FIELD_MANAGER,
+      );
+    } catch (err) {
+      if (isNotFound(err)) return; // deleted meanwhile
+      throw err;
+    }
+    if (previous !== verdict.state) {
+      await this.deps.events.record(regardingOf(b), verdict.state === 'Bound' ? 'Normal' : 'Warning', verdict.state, verdict.message);
     }
   }
+}
+
+const STATUS_WRITES_IN_FLIGHT = 16;
+
+async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 function regardingOf(obj: MqttBridge | TopicBinding) {

@@ -1,0 +1,59 @@
+/**
+ * The benchmarks' own kube-apiserver + etcd (test/env/kube.sh) on ports of their own, with
+ * fresh state and the CRDs applied; stopped by the cleanup registry.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { onCleanup } from './cleanup.js';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SCRIPT = `${ROOT}test/env/kube.sh`;
+
+export const KUBE_ENV = {
+  KUBE_DIR: process.env.BENCH_KUBE_DIR ?? `${ROOT}.run/bench-kube`,
+  KUBE_API_PORT: process.env.BENCH_KUBE_API_PORT ?? '16445',
+  KUBE_ETCD_PORT: process.env.BENCH_KUBE_ETCD_PORT ?? '12391',
+  KUBE_ETCD_PEER_PORT: process.env.BENCH_KUBE_ETCD_PEER_PORT ?? '12392',
+  KUBE_KCM_PORT: process.env.BENCH_KUBE_KCM_PORT ?? '16259',
+};
+export const KUBECONFIG = `${KUBE_ENV.KUBE_DIR}/kubeconfig`;
+
+function script(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run('bash', [SCRIPT, ...args], { env: { ...process.env, ...KUBE_ENV }, cwd: ROOT, maxBuffer: 64 << 20 });
+}
+
+/** kubectl against the bench API server; `input` goes to its stdin. */
+export function kubectl(args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [SCRIPT, 'kubectl', ...args], { env: { ...process.env, ...KUBE_ENV }, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err.trim()}`))));
+    child.stdin.end(input ?? '');
+  });
+}
+
+let started: Promise<void> | undefined;
+
+export function kube(): Promise<void> {
+  started ??= (async () => {
+    await script('stop', '--kill').catch(() => undefined);
+    rmSync(KUBE_ENV.KUBE_DIR, { recursive: true, force: true });
+    const t0 = Date.now();
+    process.stderr.write(`[bench] starting kube-apiserver and etcd (port ${KUBE_ENV.KUBE_API_PORT})…\n`);
+    onCleanup('kube-apiserver', async () => {
+      await script('stop', '--kill').catch(() => undefined);
+      started = undefined;
+    });
+    await script('start');
+    await kubectl(['apply', '--server-side', '-f', `${ROOT}crds/`]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/mqttbridges.mqbridge.dev', 'crd/topicbindings.mqbridge.dev']);
+    process.stderr.write(`[bench] API server up in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  })();
+  return started;
+}
