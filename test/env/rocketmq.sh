@@ -31,6 +31,7 @@
 #   RMQ_NAMESRV_HEAP [256m]  RMQ_BROKER_HEAP [640m]  RMQ_QUEUES [8]
 #   RMQ_MIN_LONG_POLL_MS [5000]    proxy's minimum long-polling time for a gRPC receive; an empty
 #                                  receive() lasts at least this long (RocketMQ's default: 5000)
+#   RMQ_ADMIN_JOBS [4]             admin-tool JVMs run at once by create-topic / create-group
 #   RMQ_ROUTE_CACHE_REFRESH_S [20] how long the proxy serves a cached topic route, including a
 #                                  cached "no route" seen while the broker was away (default: 20)
 set -euo pipefail
@@ -56,6 +57,7 @@ RMQ_BROKER_HEAP=${RMQ_BROKER_HEAP:-640m}
 RMQ_QUEUES=${RMQ_QUEUES:-8}
 RMQ_MIN_LONG_POLL_MS=${RMQ_MIN_LONG_POLL_MS:-5000}
 RMQ_ROUTE_CACHE_REFRESH_S=${RMQ_ROUTE_CACHE_REFRESH_S:-20}
+RMQ_ADMIN_JOBS=${RMQ_ADMIN_JOBS:-4}
 
 CLUSTER=DefaultCluster
 BROKER_NAME=broker-a
@@ -472,6 +474,37 @@ cmd_logs() {
 
 # ------------------------------------------------------------------------- topics & groups
 
+# Runs "$@" up to 3 times until it succeeds; prints the output of the last attempt. A loaded
+# machine makes the admin tool time out against the name server now and then.
+with_retries() {
+  local attempt out
+  for attempt in 1 2 3; do
+    out=$("$@") && { printf '%s\n' "$out"; return 0; }
+    ((attempt < 3)) && sleep 1
+  done
+  printf '%s\n' "$out"
+  return 1
+}
+
+# Runs `$1 ARG` for each further argument in the background, RMQ_ADMIN_JOBS at a time (each
+# is an admin JVM; dozens at once on 2 cores time out). Fails when one of them failed.
+run_each() {
+  local fn=$1 arg failures
+  shift
+  failures=$(mktemp -d "${TMPDIR:-/tmp}/rmq-admin-failed.XXXXXX")
+  for arg in "$@"; do
+    while (($(jobs -rp | wc -l) >= RMQ_ADMIN_JOBS)); do sleep 0.1; done
+    { "$fn" "$arg" || touch "$failures/${arg//[^A-Za-z0-9_]/_}"; } &
+  done
+  wait
+  local failed
+  failed=$(ls -A "$failures")
+  rm -rf "$failures"
+  [[ -z $failed ]]
+}
+
+create_topic_spec() { create_one_topic "${1%%:*}" "${1#*:}"; }
+
 create_one_topic() {
   local name=$1 type=$2 t0 out
   local args=(updateTopic -n "$NAMESRV_ADDR" -c "$CLUSTER" -t "$name"
@@ -480,8 +513,8 @@ create_one_topic() {
   [[ $type == FIFO ]] && args+=(-o true)
   t0=$(now_ms)
   # The topic config is printed last, after the broker (and, for FIFO, the name server's
-  # orderConf) were updated.
-  if ! out=$(admin_until '^TopicConfig \[' "${args[@]}"); then
+  # orderConf) were updated. updateTopic is an upsert, so a timed-out attempt is retried.
+  if ! out=$(with_retries admin_until '^TopicConfig \[' "${args[@]}"); then
     printf '%s\n' "$out" >&2
     return 1
   fi
@@ -510,24 +543,21 @@ cmd_create_topic() {
   cp_cached || die "classpath not fetched (use 'start')"
   running_pid namesrv >/dev/null || die "name server is not running (use 'start')"
 
-  # One admin JVM per topic (mqadmin takes one topic per run); they run in parallel.
-  local i pids=() t0
+  # One admin JVM per topic (mqadmin takes one topic per run), a few at a time.
+  local i t0 pairs=()
   t0=$(now_ms)
-  for i in "${!names[@]}"; do
-    create_one_topic "${names[$i]}" "${types[$i]}" &
-    pids+=($!)
-  done
-  local failed=0 p
-  for p in "${pids[@]}"; do wait "$p" || failed=1; done
-  ((failed == 0)) || die "could not create all topics"
+  for i in "${!names[@]}"; do pairs+=("${names[$i]}:${types[$i]}"); done
+  run_each create_topic_spec "${pairs[@]}" || die "could not create all topics"
   ((${#names[@]} == 1)) || say "${#names[@]} topics created in $(since "$t0")"
 }
+
+create_group_spec() { create_one_group "${1%%:*}" "${1#*:}"; }
 
 create_one_group() {
   local name=$1 orderly=$2 t0 out
   t0=$(now_ms)
   # consumeMessageOrderly=true is what makes the proxy hand out FIFO messages in order.
-  if ! out=$(admin_until 'create subscription group to .* success' \
+  if ! out=$(with_retries admin_until 'create subscription group to .* success' \
     updateSubGroup -n "$NAMESRV_ADDR" -c "$CLUSTER" -g "$name" -o "$orderly"); then
     printf '%s\n' "$out" >&2
     say "could not create group $name"
@@ -547,19 +577,17 @@ cmd_create_group() {
   fi
   cp_cached || die "classpath not fetched (use 'start')"
   running_pid namesrv >/dev/null || die "name server is not running (use 'start')"
-  # One admin JVM per group, run in parallel like create-topic.
-  local spec name orderly pids=() t0 failed=0 p
+  # One admin JVM per group, a few at a time like create-topic.
+  local spec name orderly t0 pairs=()
   t0=$(now_ms)
   for spec in "${specs[@]}"; do
     name=${spec%%:*}
     orderly=false
     case $spec in *:fifo) orderly=true ;; *:*) die "$usage" ;; esac
     [[ $name =~ ^[A-Za-z0-9_%|-]{1,255}$ ]] || die "invalid group name: '$name'"
-    create_one_group "$name" "$orderly" &
-    pids+=($!)
+    pairs+=("$name:$orderly")
   done
-  for p in "${pids[@]}"; do wait "$p" || failed=1; done
-  ((failed == 0)) || die "could not create all groups"
+  run_each create_group_spec "${pairs[@]}" || die "could not create all groups"
   ((${#specs[@]} == 1)) || say "${#specs[@]} groups created in $(since "$t0")"
 }
 
