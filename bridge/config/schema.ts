@@ -109,7 +109,9 @@ export const configSchema = z
           })
           .optional(),
         /** How long an offline persistent session (clean session false) and its messages are kept. */
-        sessionExpirySeconds: z.number().int().min(60).default(3 * 24 * 3600),
+        sessionExpirySeconds: z.number().int().min(1).default(3 * 24 * 3600),
+        /** How often the pods look for persistent sessions that stayed offline past their expiry. */
+        expirySweepMs: z.number().int().min(100).default(60_000),
       })
       .prefault({}),
     rocketmq: z

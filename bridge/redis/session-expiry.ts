@@ -5,7 +5,6 @@ import type { ClientRef } from './persistence.js';
 import type { Presence } from './presence.js';
 
 const EXPIRY_KEY = 'session-expiry';
-const SWEEP_EVERY_MS = 60_000;
 const SWEEP_BATCH = 200;
 
 /** What to do with a persistent session whose expiry time has come. */
@@ -25,6 +24,8 @@ export interface ExpiryDeps {
   presence: Presence;
   cleanSession: (client: ClientRef) => Promise<unknown>;
   expirySeconds: number;
+  /** How often the schedule is swept (sessionStore.expirySweepMs). */
+  sweepMs: number;
   metrics: BridgeMetrics;
   log: Logger;
 }
@@ -46,7 +47,7 @@ export class SessionExpiry {
       this.sweeping ??= this.sweep()
         .catch((err: Error) => this.deps.log.debug({ err: err.message }, 'session expiry sweep failed; next time'))
         .finally(() => (this.sweeping = undefined));
-    }, SWEEP_EVERY_MS);
+    }, this.deps.sweepMs);
     this.timer.unref();
   }
 
@@ -87,7 +88,7 @@ export class SessionExpiry {
       metrics.sessionsExpired.inc();
       log.info({ clientId }, 'persistent session expired after staying offline');
     } catch (err) {
-      await db.zadd(EXPIRY_KEY, Date.now() + SWEEP_EVERY_MS, clientId);
+      await db.zadd(EXPIRY_KEY, Date.now() + this.deps.sweepMs, clientId);
       throw err;
     }
   }

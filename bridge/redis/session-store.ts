@@ -63,6 +63,7 @@ export class SessionStore {
       presence: this.presence,
       cleanSession: (client) => this.persistence.endSession(client),
       expirySeconds: sessionExpirySeconds,
+      sweepMs: cfg.sessionStore.expirySweepMs,
       metrics,
       log,
     });

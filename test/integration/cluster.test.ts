@@ -170,3 +170,26 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
     expect(first.received).toEqual([]);
   });
 });
+
+test('a persistent session offline past sessionExpirySeconds ends: its subscriptions and queued messages are gone', async () => {
+  const short = podsSpec('clex', GROUPS.bridgeCluster, { mqttParentTopic: 'clex', rocketmqTopic: TOPICS.cluster }, { sessionStore: { sessionExpirySeconds: 2, expirySweepMs: 300 } });
+  const two = await startPods(short, 2);
+  try {
+    const id = uniqueId('GID_cl@@@expiring-');
+    const first = await Device.connect(two[0]!.mqttPort, { clientId: id, clean: false });
+    await first.subscribe('clex/x', 1);
+    await first.end();
+    const sender = await Device.connect(two[1]!.mqttPort);
+    devices.push(sender);
+    await sender.publish('clex/x', 'queued', 1);
+    await waitFor('session expired', async () => (await sumMetric(two, 'mqbridge_sessions_expired_total')) >= 1 || undefined, 30_000);
+
+    const back = await Device.connect(two[1]!.mqttPort, { clientId: id, clean: false });
+    devices.push(back);
+    await sender.publish('clex/x', 'after', 1);
+    await sleep(2_000);
+    expect(payloads(back.received)).toEqual([]);
+  } finally {
+    await Promise.all(two.map((p) => p.stop()));
+  }
+});
