@@ -51,6 +51,9 @@ interface AsyncPersistence {
 const require = createRequire(import.meta.url);
 const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (options: object) => AsyncPersistence;
 
+/** Enough for every unacknowledged QoS 1 delivery of a busy pod; the oldest go first. */
+const MAX_REMEMBERED_DELIVERIES = 100_000;
+
 export interface PersistenceOptions {
   /** A connection with the bridge's key prefix. */
   db: RedisClient;
@@ -77,6 +80,8 @@ export interface PersistenceOptions {
 export class GuardedPersistence {
   private readonly inner: AsyncPersistence;
   private readonly stopping = new AbortController();
+  /** `clientId \n messageId` → queued packet key, for the QoS 1 messages this pod delivered. */
+  private readonly deliveredQos1 = new Map<string, string>();
 
   constructor(private readonly options: PersistenceOptions) {
     const { db, cluster, ttlSeconds } = options;
@@ -167,8 +172,31 @@ export class GuardedPersistence {
   subscriptionsByClient = (client: ClientRef) => this.inner.subscriptionsByClient(client);
   countOffline = () => this.inner.countOffline();
   subscriptionsByTopic = (topic: string) => this.inner.subscriptionsByTopic(topic);
-  outgoingUpdate = (client: ClientRef, packet: StoredPacket) => this.inner.outgoingUpdate(client, packet);
-  outgoingClearMessageId = (client: ClientRef, packet: StoredPacket) => this.inner.outgoingClearMessageId(client, packet);
+  async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
+    await this.inner.outgoingUpdate(client, packet);
+    const p = packet as { cmd?: string; qos?: number; messageId?: number; brokerId?: string; brokerCounter?: number };
+    if (p.cmd === 'publish' && p.qos === 1 && p.messageId !== undefined && p.brokerId !== undefined) {
+      this.deliveredQos1.set(`${client.id}\n${p.messageId}`, `packet:${p.brokerId}:${p.brokerCounter}`);
+      if (this.deliveredQos1.size > MAX_REMEMBERED_DELIVERIES) this.deliveredQos1.delete(this.deliveredQos1.keys().next().value!);
+    }
+  }
+
+  /**
+   * The library keeps one copy of a queued packet with a count of the sessions still owing it,
+   * and every PUBACK decrements that count. With several pods one session can get the same
+   * message twice (live from one pod and from its queue on another), and its second PUBACK
+   * would free the packet while another, offline session still waits for it. So a PUBACK counts
+   * only when it really takes the packet off this session's queue.
+   */
+  async outgoingClearMessageId(client: ClientRef, packet: StoredPacket): Promise<unknown> {
+    const key = `${client.id}\n${(packet as { messageId?: number }).messageId}`;
+    const pktKey = this.deliveredQos1.get(key);
+    this.deliveredQos1.delete(key);
+    if (pktKey !== undefined && (await this.options.db.lrem(`outgoing:${encodeURIComponent(client.id)}`, 0, pktKey)) === 0) {
+      return undefined;
+    }
+    return this.inner.outgoingClearMessageId(client, packet);
+  }
   /**
    * Read on every CONNECT. Persistent sessions are refused while Redis is away, so the only
    * queue asked for then is a clean session's, which is empty: do not fail its connection.
