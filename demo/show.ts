@@ -7,12 +7,29 @@ const endpoints = process.env.DEMO_ROCKETMQ ?? '127.0.0.1:18081';
 const mqttPort = Number(process.env.DEMO_MQTT_PORT ?? 1883);
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const deviceId = 'GID_demo@@@device-1';
+const bridgeHttp = Number(process.env.DEMO_BRIDGE_HTTP_PORT ?? 19090);
+
+/**
+ * A binding is Bound once it is in the bridge's ConfigMap; the pod picks the file up on its next
+ * poll (in a cluster, after the kubelet's next ConfigMap sync). Wait for the pod itself.
+ */
+async function waitForBindings(count: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (let said = false; ; said = true) {
+    const text = await fetch(`http://127.0.0.1:${bridgeHttp}/metrics`).then((r) => r.text(), () => '');
+    if (Number(/^mqbridge_bindings (\d+)/m.exec(text)?.[1] ?? 0) >= count) return;
+    if (Date.now() > deadline) throw new Error(`the bridge pod did not load ${count} bindings within 60 s`);
+    if (!said) console.log(`   waiting for the bridge pod to load the ${count} bindings from its ConfigMap`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 function table(props: Map<string, string>): string {
   return [...props].map(([k, v]) => `      ${k.padEnd(18)} ${v}`).join('\n');
 }
 
 async function main() {
+  await waitForBindings(2);
   const app = new SimpleConsumer({ endpoints, namespace: '', logger: silent, consumerGroup: 'demo-app', subscriptions: new Map([['DEMO_SENSORS', '*']]), awaitDuration: 5_000 });
   await app.startup();
   const producer = new Producer({ endpoints, namespace: '', logger: silent });

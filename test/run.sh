@@ -96,7 +96,8 @@ summary() {
 
 stop_services() {
   local rc=$?
-  step "stopping RocketMQ, Redis and the API server"
+  step "stopping RocketMQ, Redis and the API server (and the demo, if a failure left it running)"
+  bash demo/run.sh stop >/dev/null 2>&1 || true
   bash "$RMQ" stop --kill || true
   bash "$REDIS" stop --kill || true
   bash "$REDIS" stop-cluster || true
