@@ -12,14 +12,17 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SCRIPT = `${ROOT}test/env/kube.sh`;
 
+const KUBE_DIR = process.env.BENCH_KUBE_DIR ?? `${ROOT}.run/bench-kube`;
+export const KUBECONFIG = `${KUBE_DIR}/kubeconfig`;
 export const KUBE_ENV = {
-  KUBE_DIR: process.env.BENCH_KUBE_DIR ?? `${ROOT}.run/bench-kube`,
+  KUBE_DIR,
   KUBE_API_PORT: process.env.BENCH_KUBE_API_PORT ?? '16445',
   KUBE_ETCD_PORT: process.env.BENCH_KUBE_ETCD_PORT ?? '12391',
   KUBE_ETCD_PEER_PORT: process.env.BENCH_KUBE_ETCD_PEER_PORT ?? '12392',
   KUBE_KCM_PORT: process.env.BENCH_KUBE_KCM_PORT ?? '16259',
+  // kube.sh's kubectl prefers $KUBECONFIG: inside npm test that names the test API server.
+  KUBECONFIG,
 };
-export const KUBECONFIG = `${KUBE_ENV.KUBE_DIR}/kubeconfig`;
 
 function script(...args: string[]): Promise<{ stdout: string; stderr: string }> {
   return run('bash', [SCRIPT, ...args], { env: { ...process.env, ...KUBE_ENV }, cwd: ROOT, maxBuffer: 64 << 20 });
