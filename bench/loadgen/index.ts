@@ -1,6 +1,6 @@
 /** Parent side of the load generator: forks worker processes and drives them over IPC. */
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Forked } from '../lib/forked.js';
 import { Histogram } from '../lib/histogram.js';
 import type { Command, Reply, Stats, WorkerConfig } from './protocol.js';
 
@@ -11,40 +11,9 @@ export function loopbackHosts(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `127.0.0.${i + 1}`);
 }
 
-export class Worker {
-  private readonly child: ChildProcess;
-  private pending: Array<{ want: Reply['type']; resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
-  readonly exited: Promise<void>;
-
-  constructor(readonly name: string) {
-    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.child.on('message', (r: Reply) => {
-      if (r.type === 'error') {
-        for (const p of this.pending.splice(0)) p.reject(new Error(`${name}: ${r.message}`));
-        return;
-      }
-      const i = this.pending.findIndex((p) => p.want === r.type);
-      if (i >= 0) this.pending.splice(i, 1)[0]!.resolve(r);
-    });
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
-    void this.exited.then(() => {
-      for (const p of this.pending.splice(0)) p.reject(new Error(`${name} exited`));
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  send(cmd: Command): void {
-    this.child.send(cmd);
-  }
-
-  request<T extends Reply['type']>(cmd: Command, want: T): Promise<Extract<Reply, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ want, resolve: resolve as (r: Reply) => void, reject });
-      this.send(cmd);
-    });
+export class Worker extends Forked<Command, Reply> {
+  constructor(name: string) {
+    super(name, WORKER, 3_000);
   }
 
   async setup(config: WorkerConfig): Promise<void> {
@@ -55,12 +24,8 @@ export class Worker {
     return (await this.request({ type: 'collect' }, 'stats')).stats;
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    if (this.child.connected) this.send({ type: 'exit' });
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-    await this.exited;
-    clearTimeout(t);
+  stop(): Promise<void> {
+    return this.stopWith({ type: 'exit' });
   }
 }
 
