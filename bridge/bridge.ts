@@ -146,6 +146,7 @@ export class Bridge {
           metrics.reloads.inc({ result: 'invalid' });
           log.error({ problems: err.problems }, 'new config is invalid; keeping the one in force');
         },
+        onWatchError: (err) => log.warn({ err: err.message, pollMs: config.reload.pollMs }, 'cannot watch the config directory; polling only'),
       });
       this.watcher.start();
     }

@@ -7,7 +7,9 @@
  * replaces the processes one at a time. The Deployment's status is kept up to date from the
  * processes' /readyz, so the operator reports real readiness. Secret volumes are written as
  * files and kept up to date (demo/secret-volumes.ts). POD_RUNNER_NAMESPACE limits it to one
- * namespace.
+ * namespace. It syncs as soon as a watched Deployment or ConfigMap changes, and every second
+ * besides (pod readiness has no watch); a kubelet is far slower to refresh a mounted
+ * ConfigMap (its sync period plus a cache TTL, about a minute by default).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,7 +17,9 @@ import { mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { parse, stringify } from 'yaml';
+import { watchResource } from '../operator/controller/informer.js';
 import { RESOURCES, resourcePath } from '../operator/k8s/paths.js';
 import { KubeRest } from '../operator/k8s/rest.js';
 import { CONFIG_FILE, MANAGED_BY } from '../operator/render/names.js';
@@ -160,7 +164,36 @@ async function loop() {
     } catch (err) {
       log(`sync failed: ${(err as Error).message}`);
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await nap(1000);
+  }
+}
+
+// A change seen while a sync runs must start the next one at once, not after the nap.
+let changed = false;
+let wake: (() => void) | undefined;
+function onChange() {
+  changed = true;
+  wake?.();
+}
+async function nap(ms: number) {
+  if (!changed) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+  wake = undefined;
+  changed = false;
+}
+
+function watchManaged() {
+  const watchLog = pino({ name: 'pod-runner', level: 'warn' });
+  const selector = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+  for (const resource of [RESOURCES.deployment, RESOURCES.configMap]) {
+    watchResource(kc, rest, resourcePath(resource, onlyNamespace), onChange, watchLog, selector);
   }
 }
 
@@ -175,4 +208,5 @@ process.on('exit', () => {
 process.on('SIGTERM', () => void shutdown());
 process.on('SIGINT', () => void shutdown());
 log('watching bridge Deployments (development tool: stands in for the kubelet)');
+watchManaged();
 void loop();

@@ -1,21 +1,33 @@
 import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ConfigError, parseConfigText } from './load.js';
 import type { BridgeConfig } from './schema.js';
 
 export interface WatchHandlers {
   onChange(config: BridgeConfig): Promise<void> | void;
   onInvalid(err: ConfigError): void;
+  /** The directory watch could not be set up or failed; polling alone carries on. */
+  onWatchError?(err: Error): void;
 }
 
+/** Events come in bursts (a ConfigMap update is a write, a symlink swap and a removal). */
+const SETTLE_MS = 25;
+
 /**
- * Polls the config file for changes. Polling, not fs.watch: a Kubernetes ConfigMap volume
- * swaps a symlinked directory, which file watches lose track of; a poll of a small file
- * every second costs nothing and never misses an update.
+ * Follows the config file. A watch on its directory notices a change within milliseconds:
+ * a Kubernetes ConfigMap volume swaps a symlinked `..data` directory, which a watch on the
+ * file itself would lose track of, but the directory sees the swap. Watches can still miss
+ * events (inotify limits, network filesystems), so a poll every `pollMs` stays underneath;
+ * both only reload when the file's hash changed.
  */
 export class ConfigWatcher {
   private timer: NodeJS.Timeout | undefined;
+  private settle: NodeJS.Timeout | undefined;
+  private dirWatch: FSWatcher | undefined;
   private busy = false;
+  private again = false;
 
   constructor(
     private readonly path: string,
@@ -31,14 +43,37 @@ export class ConfigWatcher {
   start(): void {
     this.timer = setInterval(() => void this.check(), this.pollMs);
     this.timer.unref();
+    try {
+      this.dirWatch = watch(dirname(this.path), { persistent: false }, () => this.soon());
+      this.dirWatch.on('error', (err) => this.watchFailed(err));
+    } catch (err) {
+      this.watchFailed(err as Error);
+    }
   }
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.settle);
+    this.dirWatch?.close();
+  }
+
+  private soon(): void {
+    clearTimeout(this.settle);
+    this.settle = setTimeout(() => void this.check(), SETTLE_MS);
+    this.settle.unref();
+  }
+
+  private watchFailed(err: Error): void {
+    this.dirWatch?.close();
+    this.dirWatch = undefined;
+    this.handlers.onWatchError?.(err);
   }
 
   async check(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy) {
+      this.again = true; // a change seen mid-check must not wait for the next poll
+      return;
+    }
     this.busy = true;
     try {
       const text = await readFile(this.path, 'utf8').catch(() => undefined);
@@ -54,6 +89,10 @@ export class ConfigWatcher {
       }
     } finally {
       this.busy = false;
+      if (this.again) {
+        this.again = false;
+        this.soon();
+      }
     }
   }
 }
