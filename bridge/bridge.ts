@@ -66,7 +66,7 @@ export class Bridge {
     this.table = new BindingTable(config.bindings);
     const rmq = clientOptions(config.rocketmq, this.log);
     this.health = new RocketmqHealth(config.rocketmq.endpoints, this.metrics);
-    this.producer = new RocketmqProducer(rmq, this.health, this.metrics, this.log);
+    this.producer = new RocketmqProducer(rmq, config.rocketmq.sendBatch, this.health, this.metrics, this.log);
     const { mqtt } = config;
     // The pod name (the host name in Kubernetes) and a per-process part: a restarted pod is a new member.
     const podId = `${hostname()}-${randomUUID().slice(0, 8)}`;

@@ -23,18 +23,34 @@ export function context(r: Json): string {
 }
 
 export function uplink(r: Json): Section {
-  const [bMax, dMax, bSteady, dSteady] = r.results.phases;
+  const [bMax, dMax, bSteady, dSteady, bOwn, single] = r.results.phases;
   const { ratios, targets } = r.results;
+  const cpu = (p: Json) => `${p.cpu.bridge === undefined ? '-' : pct(p.cpu.bridge)} / ${pct(p.cpu.broker)} / ${p.cpu.loadgen.map(pct).join('+')}`;
   const rows = [
     ['max msgs/s (PUBACKs / SEND_OKs)', n(bMax.ackedPerSec), n(dMax.ackedPerSec), String(ratios.throughput), `≥ 0.8: ${met(targets.met.throughput)}`],
+    ['max msgs/s, bridge sending one request per message', n(single.ackedPerSec), '', String(ratios.throughputSingleSends), ''],
     [`p50 at ${n(bSteady.rate)} msgs/s`, ms(bSteady.latencyUs.p50), ms(dSteady.latencyUs.p50), String(ratios.p50), ''],
     [`p99 at ${n(bSteady.rate)} msgs/s`, ms(bSteady.latencyUs.p99), ms(dSteady.latencyUs.p99), String(ratios.p99), `≤ 2: ${met(targets.met.p99)}`],
-    ['CPU at max: bridge / broker JVM / load', `${pct(bMax.cpu.bridge)} / ${pct(bMax.cpu.broker)} / ${bMax.cpu.loadgen.map(pct).join('+')}`, `- / ${pct(dMax.cpu.broker)} / ${dMax.cpu.loadgen.map(pct).join('+')}`, '', ''],
+    [`bridge p50 / p99 at ${n(bOwn.rate)} msgs/s (half its max)`, `${ms(bOwn.latencyUs.p50)} / ${ms(bOwn.latencyUs.p99)}`, '', '', ''],
+    ['CPU at max: bridge / broker JVM / load', cpu(bMax), cpu(dMax), '', ''],
+    ['CPU at max, one request per message', cpu(single), '', '', ''],
   ];
   return {
     table: table(['', 'bridge', `direct producer (${r.parameters.devices} in flight)`, 'bridge ÷ direct', 'target'], rows),
     charts: [
-      { file: 'uplink-throughput', chart: { title: `uplink: max msgs/s, ${r.parameters.devices} devices vs ${r.parameters.devices} concurrent sends`, unit: 'msgs/s', groups: ['max rate'], series: [{ name: 'bridge', values: [bMax.ackedPerSec] }, { name: 'direct producer', values: [dMax.ackedPerSec] }] } },
+      {
+        file: 'uplink-throughput',
+        chart: {
+          title: `uplink: max msgs/s, ${r.parameters.devices} devices vs ${r.parameters.devices} concurrent sends`,
+          unit: 'msgs/s',
+          groups: ['max rate'],
+          series: [
+            { name: 'bridge (batched sends)', values: [bMax.ackedPerSec] },
+            { name: 'bridge, one request per message', values: [single.ackedPerSec] },
+            { name: 'direct producer', values: [dMax.ackedPerSec] },
+          ],
+        },
+      },
       {
         file: 'uplink-latency',
         chart: { title: `uplink: latency at ${n(bSteady.rate)} msgs/s (PUBACK vs SEND_OK)`, unit: 'ms', groups: ['p50', 'p90', 'p99'], series: [{ name: 'bridge', values: ['p50', 'p90', 'p99'].map((p) => bSteady.latencyUs[p] / 1000) }, { name: 'direct producer', values: ['p50', 'p90', 'p99'].map((p) => dSteady.latencyUs[p] / 1000) }] },

@@ -127,6 +127,14 @@ export const configSchema = z
         // The proxy refuses long polls shorter than its minimum (5 s by default).
         longPollingMs: z.number().int().min(5_000).max(30_000).default(20_000),
         receiversPerTopic: z.number().int().min(1).max(16).default(2),
+        /** Uplink sends to one topic coalesced into batch requests; `maxMessages: 1` sends one by one. */
+        sendBatch: z
+          .strictObject({
+            maxMessages: z.number().int().min(1).max(256).default(32),
+            maxBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(1024 * 1024),
+            maxInFlight: z.number().int().min(1).max(64).default(4),
+          })
+          .prefault({}),
       })
       .prefault({}),
     bindings: z.array(bindingSchema).default([]),

@@ -56,6 +56,13 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly sendBatchMessages = new Histogram({
+    name: 'mqbridge_rocketmq_send_batch_messages',
+    help: 'Messages per RocketMQ send request of the uplink (batches of one topic)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+
   readonly receiveSeconds = new Histogram({
     name: 'mqbridge_rocketmq_receive_seconds',
     help: 'Latency of RocketMQ receive calls that returned messages',

@@ -3,8 +3,10 @@ import type { UplinkMessage } from '../mapping/uplink.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { Backoff, sleep } from '../util/backoff.js';
+import { BatchRequests } from './batch-request.js';
 import { errorMessage } from './errors.js';
 import type { RocketmqHealth } from './health.js';
+import { SendBatcher, type BatchLimits } from './send-batcher.js';
 
 const FIFO_MESSAGE_TYPE = 2; // apache.rocketmq.v2.MessageType.FIFO
 
@@ -18,12 +20,14 @@ interface RouteQuery {
  */
 export class RocketmqProducer {
   private producer: Producer | undefined;
+  private batcher: SendBatcher<UplinkMessage> | undefined;
   private readonly fifoTopics = new Map<string, boolean>();
   private readonly stopping = new AbortController();
   private starting: Promise<void> | undefined;
 
   constructor(
     private readonly options: BaseClientOptions,
+    private readonly batchLimits: BatchLimits & { maxMessages: number },
     private readonly health: RocketmqHealth,
     private readonly metrics: BridgeMetrics,
     private readonly log: Logger,
@@ -45,6 +49,7 @@ export class RocketmqProducer {
       try {
         await candidate.startup();
         this.producer = candidate;
+        this.batcher = this.createBatcher(candidate);
         this.health.succeeded();
         this.log.info({ endpoints: this.options.endpoints }, 'RocketMQ producer started');
         return;
@@ -59,27 +64,41 @@ export class RocketmqProducer {
     }
   }
 
-  /** One send attempt; the caller decides about retries. */
-  async send(message: UplinkMessage, messageGroup: string | undefined): Promise<SendReceipt> {
+  /** One send attempt, resolved once RocketMQ stored the message; the caller decides about retries. */
+  async send(message: UplinkMessage, messageGroup: string | undefined): Promise<void> {
     const producer = this.producer;
     if (!producer) throw new Error('RocketMQ producer is not started yet');
     const started = process.hrtime.bigint();
     try {
       const isFifo = await this.isFifo(producer, message.topic);
-      const receipt = await producer.send({
-        topic: message.topic,
-        body: message.body,
-        properties: message.properties,
-        ...(isFifo && messageGroup ? { messageGroup } : {}),
-      });
+      // A FIFO batch must share one message group, i.e. one device: those go one by one.
+      if (!isFifo && this.batcher) await this.batcher.send(message.topic, message);
+      else {
+        await producer.send({
+          topic: message.topic,
+          body: message.body,
+          properties: message.properties,
+          ...(isFifo && messageGroup ? { messageGroup } : {}),
+        });
+      }
       this.observe(started, 'ok');
       this.health.succeeded();
-      return receipt;
     } catch (err) {
       this.observe(started, 'error');
       this.health.failed();
       throw err;
     }
+  }
+
+  private createBatcher(producer: Producer): SendBatcher<UplinkMessage> | undefined {
+    if (this.batchLimits.maxMessages <= 1) return undefined;
+    const requests = new BatchRequests(producer);
+    return new SendBatcher(
+      (topic, messages) => requests.send(topic, messages),
+      (m) => m.body.length + propertiesBytes(m.properties),
+      this.batchLimits,
+      (size) => this.metrics.sendBatchMessages.observe(size),
+    );
   }
 
   /** FIFO topics get the sender's client id as message group, so each device's order holds. */
@@ -101,5 +120,12 @@ export class RocketmqProducer {
     await this.starting;
     await this.producer?.shutdown().catch(() => undefined);
     this.producer = undefined;
+    this.batcher = undefined;
   }
+}
+
+function propertiesBytes(properties: Map<string, string>): number {
+  let bytes = 0;
+  for (const [k, v] of properties) bytes += k.length + v.length + 2;
+  return bytes;
 }

@@ -109,6 +109,35 @@ describe('device → RocketMQ', () => {
     await Promise.all(devices.map((d) => d.end()));
   });
 
+  test('many devices at once share send requests; every message keeps its own properties', async () => {
+    const batches = async () => {
+      const { values } = await bridge.metrics.sendBatchMessages.get();
+      const value = (suffix: string) => values.find((v) => v.metricName === `mqbridge_rocketmq_send_batch_messages_${suffix}`)?.value ?? 0;
+      return { messages: value('sum'), requests: value('count') };
+    };
+    const before = await batches();
+    const devices = await Promise.all(Array.from({ length: 20 }, (_, i) => Device.connect(bridge.mqttPort, { clientId: uniqueId(`GID_batch@@@d${i}-`) })));
+    const marker = uniqueId('b');
+    const n = 15;
+    await Promise.all(
+      devices.map(async (d, i) => {
+        const sends = Array.from({ length: n }, (_, k) => d.publish(`upl/${marker}/d${i}`, `${i}:${k}`, 1));
+        await Promise.all(sends);
+      }),
+    );
+    const msgs = await app.waitFor((m) => m.properties.get('mqttSecondTopic')?.startsWith(`/${marker}/`) ?? false, devices.length * n);
+    for (const [i, d] of devices.entries()) {
+      const mine = msgs.filter((m) => m.properties.get('clientId') === d.client.options.clientId);
+      expect(mine.map((m) => m.properties.get('mqttSecondTopic'))).toEqual(Array(n).fill(`/${marker}/d${i}`));
+      expect(mine.map((m) => m.body.toString()).sort()).toEqual(Array.from({ length: n }, (_, k) => `${i}:${k}`).sort());
+    }
+    expect(new Set(msgs.map((m) => m.messageId)).size).toBe(msgs.length);
+    const after = await batches();
+    expect(after.messages - before.messages).toBe(devices.length * n);
+    expect(after.requests - before.requests).toBeLessThan(devices.length * n);
+    await Promise.all(devices.map((d) => d.end()));
+  });
+
   test('QoS 2 exactly once: a DUP retransmission after reconnecting is acknowledged, not stored twice', async () => {
     const clientId = uniqueId('GID_q2@@@');
     const marker = uniqueId('q2');
