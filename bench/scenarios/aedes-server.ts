@@ -1,12 +1,13 @@
 /**
  * The bridge's MQTT engine alone: aedes with the options bridge/mqtt/broker.ts passes
  * (client-id limit, connect timeout, P2P authorizeForward, per-connection packet-size guard,
- * the P2P inbox subscription every client gets), but no auth and no RocketMQ uplink: every
+ * the P2P inboxes of bridge/mqtt/p2p-route.ts), but no auth and no RocketMQ uplink: every
  * CONNECT/PUBLISH/SUBSCRIBE is allowed. Run as a child process: `node aedes-server.js <port>`.
  */
 import { createServer } from 'node:net';
-import { Aedes, type Subscription } from 'aedes';
-import { p2pInboxFilter, shownTopicOf } from '../../bridge/mapping/topics.js';
+import { Aedes } from 'aedes';
+import { shownTopicOf } from '../../bridge/mapping/topics.js';
+import { installP2pInboxes } from '../../bridge/mqtt/p2p-route.js';
 import { guardPacketSize } from '../../bridge/mqtt/packet-guard.js';
 
 // The bridge's defaults (bridge/config/schema.ts, bridge/bridge.ts).
@@ -23,9 +24,7 @@ const aedes = await Aedes.createBroker({
     return shown === undefined ? packet : { ...packet, topic: shown };
   },
 });
-aedes.on('client', (client) => {
-  client.subscribe({ topic: p2pInboxFilter(client.id), qos: 2 } as Subscription, () => undefined);
-});
+installP2pInboxes(aedes, () => undefined);
 const server = createServer((conn) => {
   const client = aedes.handle(conn);
   guardPacketSize(client, maxPacketBytes);

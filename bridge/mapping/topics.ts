@@ -41,6 +41,22 @@ export function p2pInboxFilter(clientId: string): string {
   return `${P2P_INTERNAL_PREFIX}${encodeURIComponent(clientId)}/#`;
 }
 
+/** Every client's inbox: what one pod-wide route listens on. */
+export const P2P_ALL_INBOXES = `${P2P_INTERNAL_PREFIX}#`;
+
+/** The target client of a packet on the internal P2P topic. */
+export function p2pTargetOfInternal(internalTopic: string): string | undefined {
+  if (!internalTopic.startsWith(P2P_INTERNAL_PREFIX)) return undefined;
+  const rest = internalTopic.slice(P2P_INTERNAL_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return undefined;
+  try {
+    return decodeURIComponent(rest.slice(0, slash));
+  } catch {
+    return undefined;
+  }
+}
+
 export function p2pInternalTopic(clientId: string, shownTopic: string): string {
   return `${P2P_INTERNAL_PREFIX}${encodeURIComponent(clientId)}/${shownTopic}`;
 }

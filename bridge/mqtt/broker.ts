@@ -3,12 +3,13 @@ import { Aedes, type Client, type Subscription } from 'aedes';
 import type { AuthService } from '../auth/service.js';
 import type { BindingTable } from '../mapping/bindings.js';
 import type { RefusalReason } from '../mapping/refusals.js';
-import { p2pInboxFilter, shownTopicOf } from '../mapping/topics.js';
+import { shownTopicOf } from '../mapping/topics.js';
 import { checkSubscribeFilter, type UplinkLimits } from '../mapping/uplink.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { SessionStore } from '../redis/session-store.js';
 import { RefusedError, type UplinkService } from '../uplink/service.js';
+import { installP2pInboxes, isOwnInbox } from './p2p-route.js';
 import { PacketTooLargeError, guardPacketSize } from './packet-guard.js';
 
 export interface BrokerDeps {
@@ -67,7 +68,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   });
 
   function authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
-    if (sub.topic === p2pInboxFilter(client.id)) return done(null, sub);
+    if (isOwnInbox(client, sub.topic)) return done(null, sub);
     const refusal =
       checkSubscribeFilter(bindings(), sub.topic, limits) ??
       (auth.canSubscribe(client, sub.topic) ? undefined : ({ ok: false, reason: 'not_authorized', detail: `no R token covers ${sub.topic}` } as const));
@@ -87,11 +88,8 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   aedes.on('client', (client) => {
     metrics.connections.set(aedes.connectedClients);
     store?.clientConnected(client.id, client.clean);
-    // Every client gets its private P2P inbox, so it receives P2P messages without subscribing.
-    client.subscribe({ topic: p2pInboxFilter(client.id), qos: 2 } as Subscription, (err?: Error) => {
-      if (err) log.error({ clientId: client.id, err: err.message }, 'cannot subscribe the P2P inbox');
-    });
   });
+  installP2pInboxes(aedes, (client, err) => log.error({ clientId: client.id, err: err.message }, 'cannot subscribe the P2P inbox'));
   aedes.on('clientDisconnect', (client) => {
     metrics.connections.set(aedes.connectedClients);
     auth.forget(client);

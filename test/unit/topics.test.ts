@@ -1,4 +1,4 @@
-import { p2pInboxFilter, p2pInternalTopic, p2pTargetOf, shownTopicOf, splitTopic } from '../../bridge/mapping/topics.js';
+import { p2pInboxFilter, p2pInternalTopic, p2pTargetOf, p2pTargetOfInternal, shownTopicOf, splitTopic } from '../../bridge/mapping/topics.js';
 
 describe('topics', () => {
   test.each([
@@ -28,6 +28,18 @@ describe('topics', () => {
     const internal = p2pInternalTopic(id, 'parent/p2p/x');
     expect(internal.startsWith(filter.slice(0, -1))).toBe(true);
     expect(shownTopicOf(internal)).toBe('parent/p2p/x');
+    expect(p2pTargetOfInternal(internal)).toBe(id);
+  });
+
+  test.each([
+    ['sensors/a', undefined],
+    ['$mqbridge/p2p/', undefined],
+    ['$mqbridge/p2p/dev-1', undefined],
+    ['$mqbridge/p2p//x', undefined],
+    ['$mqbridge/p2p/%E0%A4%A/x', undefined], // not valid percent-encoding
+    ['$mqbridge/p2p/dev-1/x/p2p/dev-1', 'dev-1'],
+  ])('p2pTargetOfInternal(%j) → %j', (topic, target) => {
+    expect(p2pTargetOfInternal(topic)).toBe(target);
   });
 
   test('shownTopicOf leaves ordinary topics alone', () => {
