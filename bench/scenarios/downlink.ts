@@ -15,7 +15,7 @@ import { rocketmq, type Rocketmq } from '../env/rocketmq.js';
 
 const PORTS = { mqtt: 21201, http: 21202 };
 // The bridge's defaults (bridge/config/schema.ts), used by the direct consumer too.
-const RECEIVE = { receivers: 2, batchSize: 16, longPollingMs: 20_000, invisibleDurationMs: 30_000 };
+const RECEIVE = { receivers: 2, batchSize: 32, longPollingMs: 20_000, invisibleDurationMs: 30_000 };
 
 interface PhaseSpec {
   name: string;

@@ -122,7 +122,7 @@ export const configSchema = z
         consumerGroup: z.string().regex(ROCKETMQ_TOPIC_PATTERN).optional(),
         sslEnabled: z.boolean().default(false),
         requestTimeoutMs: z.number().int().min(100).default(3_000),
-        receiveBatchSize: z.number().int().min(1).max(32).default(16),
+        receiveBatchSize: z.number().int().min(1).max(32).default(32),
         invisibleDurationMs: z.number().int().min(10_000).default(30_000),
         // The proxy refuses long polls shorter than its minimum (5 s by default).
         longPollingMs: z.number().int().min(5_000).max(30_000).default(20_000),

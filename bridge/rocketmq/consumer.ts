@@ -2,6 +2,7 @@ import { SimpleConsumer, type BaseClientOptions, type MessageView } from 'rocket
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { Backoff, sleep } from '../util/backoff.js';
+import { ackBatch } from './batch-ack.js';
 import { errorMessage, isNotFound } from './errors.js';
 import type { RocketmqHealth } from './health.js';
 
@@ -87,12 +88,12 @@ class TopicReceiver {
 
   private async receiveLoop(consumer: SimpleConsumer): Promise<void> {
     const backoff = new Backoff(200, 5_000);
-    // The acks of one batch travel while the next receive waits: at most one batch unacked.
+    // The ack of one batch travels while the next receive waits: at most one batch unacked.
     let previousAcks: Promise<unknown> = Promise.resolve();
     try {
       await this.receiveBatches(consumer, backoff, (acks) => {
         const waitFor = previousAcks;
-        previousAcks = Promise.all(acks);
+        previousAcks = acks;
         return waitFor;
       });
     } finally {
@@ -100,7 +101,7 @@ class TopicReceiver {
     }
   }
 
-  private async receiveBatches(consumer: SimpleConsumer, backoff: Backoff, acked: (acks: Promise<void>[]) => Promise<unknown>): Promise<void> {
+  private async receiveBatches(consumer: SimpleConsumer, backoff: Backoff, acked: (acks: Promise<void>) => Promise<unknown>): Promise<void> {
     const { settings, log, metrics, health } = this.deps;
     while (!this.stopping.signal.aborted) {
       let messages: MessageView[];
@@ -120,11 +121,12 @@ class TopicReceiver {
       }
       if (messages.length > 0) metrics.receiveSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       // Handed to aedes in receive order (each deliver() reaches aedes.publish synchronously),
-      // then the deliveries and acks of a batch run concurrently: awaiting each one in turn
-      // capped a receiver at one message per fan-out or proxy round trip. The contract promises
-      // order upstream only (and several receivers never kept it downstream anyway).
-      const acks = messages.map((message) => this.deliver(message).then((ok) => (ok ? this.ack(consumer, message) : undefined)));
-      await acked(acks);
+      // then the deliveries of a batch run concurrently: awaiting each one in turn capped a
+      // receiver at one message per fan-out round trip. The contract promises order upstream
+      // only (and several receivers never kept it downstream anyway). What was delivered is
+      // acked in one request once the batch's deliveries are done.
+      const delivered = Promise.all(messages.map((message) => this.deliver(message).then((ok) => (ok ? message : undefined))));
+      await acked(delivered.then((done) => this.ack(consumer, done.filter((m) => m !== undefined))));
     }
   }
 
@@ -142,14 +144,14 @@ class TopicReceiver {
     }
   }
 
-  private async ack(consumer: SimpleConsumer, message: MessageView): Promise<void> {
-    const { log, metrics } = this.deps;
-    try {
-      await consumer.ack(message);
-    } catch (err) {
-      metrics.errors.inc({ component: 'rocketmq_ack' });
-      log.warn({ topic: this.topic, messageId: message.messageId, err: errorMessage(err) }, 'ack failed; RocketMQ will redeliver');
-    }
+  private async ack(consumer: SimpleConsumer, messages: MessageView[]): Promise<void> {
+    if (messages.length === 0) return;
+    const { log, metrics, settings, options } = this.deps;
+    const failures = await ackBatch(consumer, settings.consumerGroup, this.topic, messages, options.requestTimeout ?? 3_000);
+    if (failures.length === 0) return;
+    metrics.errors.inc({ component: 'rocketmq_ack' }, failures.length);
+    const shown = failures.slice(0, 5).map((f) => ({ messageId: f.message.messageId, err: f.reason }));
+    log.warn({ topic: this.topic, failed: failures.length, of: messages.length, first: shown }, 'ack failed; RocketMQ will redeliver');
   }
 
   async stop(): Promise<void> {
