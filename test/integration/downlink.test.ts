@@ -13,6 +13,8 @@ beforeAll(async () => {
   producer = await appProducer();
   bridge = await startBridge(GROUPS.bridgeDownlink, {
     bindings: [{ mqttParentTopic: 'dwn', rocketmqTopic: TOPICS.down, defaultQos: 1 }],
+    // The shortest allowed: a message whose ack went wrong comes back within the burst test.
+    rocketmq: { invisibleDurationMs: 10_000 },
   });
   // A receive must be pending before the first message goes out, or a new group may skip it.
   await sleep(1_500);
@@ -123,6 +125,22 @@ describe('RocketMQ → devices', () => {
     const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout')]);
     if (code === 'timeout') sub.kill();
     expect(out.trim()).toBe(`dwn/${marker}/x hello mosquitto`);
+  });
+
+  test('a burst arrives once each: the batch acks hold, nothing comes back after the invisible duration', async () => {
+    const device = await Device.connect(bridge.mqttPort);
+    const marker = uniqueId('burst');
+    await device.subscribe(`dwn/${marker}/#`, 1);
+    const ackErrorsBefore = await metricValue(bridge, 'mqbridge_errors_total', { component: 'rocketmq_ack' });
+    const n = 60;
+    await Promise.all(Array.from({ length: n }, (_, i) => appSend(producer, TOPICS.down, String(i), { mqttSecondTopic: `/${marker}/m` })));
+    const first = await received(device, `dwn/${marker}/m`, n);
+    expect(first.map((r) => r.payload.toString()).sort()).toEqual(Array.from({ length: n }, (_, i) => String(i)).sort());
+    // Unacked, they would be back within ~20 s (invisible 10 s, then the broker's revive scan).
+    await sleep(22_000);
+    expect(device.received.filter((r) => r.topic === `dwn/${marker}/m`)).toHaveLength(n);
+    expect(await metricValue(bridge, 'mqbridge_errors_total', { component: 'rocketmq_ack' })).toBe(ackErrorsBefore);
+    await device.end();
   });
 
   test('an undeliverable message is counted and does not stop the ones after it', async () => {
