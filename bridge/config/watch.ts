@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { ConfigError, parseConfigText } from './load.js';
 import type { BridgeConfig } from './schema.js';
 
@@ -14,6 +14,8 @@ export interface WatchHandlers {
 
 /** Events come in bursts (a ConfigMap update is a write, a symlink swap and a removal). */
 const SETTLE_MS = 25;
+/** The symlink a ConfigMap volume swaps on every update. */
+const KUBELET_DATA_LINK = '..data';
 
 /**
  * Follows the config file. A watch on its directory notices a change within milliseconds:
@@ -44,7 +46,12 @@ export class ConfigWatcher {
     this.timer = setInterval(() => void this.check(), this.pollMs);
     this.timer.unref();
     try {
-      this.dirWatch = watch(dirname(this.path), { persistent: false }, () => this.soon());
+      // Other files may share the directory (a log the bridge itself writes, in the demo's
+      // pods): their events are ignored, so they neither cost reads nor hold a reload back.
+      const file = basename(this.path);
+      this.dirWatch = watch(dirname(this.path), { persistent: false }, (_event, name) => {
+        if (name === null || name === file || name === KUBELET_DATA_LINK) this.soon();
+      });
       this.dirWatch.on('error', (err) => this.watchFailed(err));
     } catch (err) {
       this.watchFailed(err as Error);
@@ -54,12 +61,17 @@ export class ConfigWatcher {
   stop(): void {
     clearInterval(this.timer);
     clearTimeout(this.settle);
+    this.settle = undefined;
     this.dirWatch?.close();
   }
 
+  /** A check shortly after the first event of a burst; later events of it do not postpone it. */
   private soon(): void {
-    clearTimeout(this.settle);
-    this.settle = setTimeout(() => void this.check(), SETTLE_MS);
+    if (this.settle) return;
+    this.settle = setTimeout(() => {
+      this.settle = undefined;
+      void this.check();
+    }, SETTLE_MS);
     this.settle.unref();
   }
 

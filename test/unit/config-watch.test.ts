@@ -77,6 +77,30 @@ describe('config watcher', () => {
     }
   });
 
+  test('a file written all the time beside the config (a log) neither hides nor holds back a change', async () => {
+    const path = join(dir, 'bridge.yaml');
+    await writeFile(path, text(9001));
+    const { watcher, seen } = follow(path, text(9001));
+    let writing = true;
+    const logWriter = (async () => {
+      for (let i = 0; writing; i++) {
+        await writeFile(join(dir, 'bridge.log'), `line ${i}\n`, { flag: 'a' });
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      await writeFile(`${path}.tmp`, text(9007));
+      await rename(`${path}.tmp`, path);
+      await until('reload while the log is written', () => seen.configs.length === 1);
+      expect(seen.configs[0]!.http.port).toBe(9007);
+    } finally {
+      writing = false;
+      await logWriter;
+      watcher.stop();
+    }
+  });
+
   test('an invalid file is reported once and a later valid one still loads', async () => {
     const path = join(dir, 'bridge.yaml');
     await writeFile(path, text(9001));
