@@ -73,6 +73,9 @@ export async function run(opts: { quick: boolean }): Promise<void> {
   // BENCH_IDLE_ONLY=0,2: run only those servers (while profiling one of them).
   const only = process.env.BENCH_IDLE_ONLY?.split(',').map(Number);
   for (const start of starters.filter((_, i) => !only || only.includes(i))) {
+    // A freshly started broker JVM compiles and initialises for a while: measured first,
+    // a server got less of the machine than the ones after it (up to 25 % fewer connects/s).
+    await settle(rmq.brokerPid, 60_000);
     const target = await start();
     try {
       const row = await measure(target, params);

@@ -5,8 +5,9 @@
  * time to reconcile 1,000 TopicBindings; the operator's RSS; API writes during an idle resync.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import { Histogram } from '../lib/histogram.js';
 import { tryPublish } from '../lib/mqtt-probe.js';
 import { fmt, fmtUs, latencySummary, machine, packageVersion, printTable, round2, writeResult } from '../lib/output.js';
@@ -18,6 +19,12 @@ import { rocketmq } from '../env/rocketmq.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PORTS = { operatorHttp: 21602, podMqtt: 21611, podHttp: 21631 };
 const NS = 'default';
+
+/** The operator runs with the V8 settings the Helm chart gives its container (`nodeOptions`). */
+function operatorNodeArgs(): string[] {
+  const values = parse(readFileSync(`${ROOT}charts/mqbridge/values.yaml`, 'utf8')) as { nodeOptions?: string };
+  return values.nodeOptions?.split(' ').filter(Boolean) ?? [];
+}
 
 function startProcess(name: string, args: string[], env: Record<string, string>): { child: ChildProcess; stop: () => Promise<void> } {
   const dir = `${ROOT}.run/bench-operator`;
@@ -72,7 +79,7 @@ export async function run(opts: { quick: boolean }): Promise<void> {
   const topic = `OPB_${Date.now().toString(36).slice(-4).toUpperCase()}`;
   const machineInfo = machine();
   const [rmq] = await Promise.all([rocketmq({ topics: [`${topic}:NORMAL`], groups: ['BENCH_OPERATOR_BRIDGE'] }), kube()]);
-  const operator = startProcess('operator', ['dist/operator/main.js', '--kubeconfig', KUBECONFIG, '--http-port', String(PORTS.operatorHttp), '--bridge-image', 'mqbridge/bridge:bench', '--workers', String(params.operatorWorkers), '--resync-seconds', String(params.resyncSeconds), '--log-level', 'warn'], {});
+  const operator = startProcess('operator', [...operatorNodeArgs(), 'dist/operator/main.js', '--kubeconfig', KUBECONFIG, '--http-port', String(PORTS.operatorHttp), '--bridge-image', 'mqbridge/bridge:bench', '--workers', String(params.operatorWorkers), '--resync-seconds', String(params.resyncSeconds), '--log-level', 'warn'], {});
   const podRunner = startProcess('pod runner', ['dist/demo/pod-runner.js'], { POD_RUNNER_DIR: `${ROOT}.run/bench-operator/pods`, POD_RUNNER_MQTT_PORT: String(PORTS.podMqtt), POD_RUNNER_HTTP_PORT: String(PORTS.podHttp) });
   let results: Record<string, unknown>;
   try {

@@ -298,6 +298,7 @@ describe('helm lint and helm template', () => {
     const fieldRef = (name: string) => c.env.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
     expect(fieldRef('POD_NAME')).toBe('metadata.name');
     expect(fieldRef('POD_NAMESPACE')).toBe('metadata.namespace');
+    expect(c.env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-old-space-size=128');
     expect(c.ports).toEqual([expect.objectContaining({ name: 'http', containerPort: 8080 })]);
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
@@ -591,7 +592,8 @@ describe('install, upgrade and uninstall on a real API server', () => {
     const args = dep.spec.template.spec.containers[0]!.args.filter((a) => !a.startsWith('--http-port'));
     const logs: string[] = [];
     operator = spawn(process.execPath, [OPERATOR_MAIN, '--kubeconfig', kubeconfig, '--http-port=0', ...args], {
-      env: { PATH: process.env.PATH, POD_NAME: 'mq-mqbridge-test', POD_NAMESPACE: ns },
+      // As the container would run it, with the chart's V8 settings.
+      env: { PATH: process.env.PATH, POD_NAME: 'mq-mqbridge-test', POD_NAMESPACE: ns, NODE_OPTIONS: dep.spec.template.spec.containers[0]!.env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((r) => operator!.on('exit', (code) => r(code)));
