@@ -20,6 +20,9 @@ export const RMQ_ENV = {
   RMQ_BROKER_PORT: process.env.BENCH_RMQ_BROKER_PORT ?? '20941',
   RMQ_PROXY_PORT: process.env.BENCH_RMQ_PROXY_PORT ?? '18111',
   RMQ_PROXY_REMOTING_PORT: process.env.BENCH_RMQ_PROXY_REMOTING_PORT ?? '18110',
+  // RocketMQ's own default. The test suite flushes every write (it kills brokers and checks
+  // nothing acknowledged was lost); BENCH_RMQ_FLUSH_DISK_TYPE=SYNC_FLUSH measures that setup.
+  RMQ_FLUSH_DISK_TYPE: process.env.BENCH_RMQ_FLUSH_DISK_TYPE ?? 'ASYNC_FLUSH',
 };
 
 export interface Rocketmq {

@@ -23,7 +23,7 @@ export async function run(opts: { quick: boolean }): Promise<void> {
     qos: 1,
     producerConcurrency: 64,
     // The bridge's default; four made no difference the noise would show (docs/benchmarks.md).
-    bridgeReceiversPerTopic: 2,
+    bridgeReceiversPerTopic: Number(process.env.BENCH_P2P_RECEIVERS ?? 2),
     warmupMs: opts.quick ? 1000 : 2000,
     measureMs: opts.quick ? 2000 : 10_000,
   };

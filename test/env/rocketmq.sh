@@ -32,6 +32,8 @@
 #   RMQ_MIN_LONG_POLL_MS [5000]    proxy's minimum long-polling time for a gRPC receive; an empty
 #                                  receive() lasts at least this long (RocketMQ's default: 5000)
 #   RMQ_ADMIN_JOBS [4]             admin-tool JVMs run at once by create-topic / create-group
+#   RMQ_FLUSH_DISK_TYPE [SYNC_FLUSH]  SYNC_FLUSH: a stored message is on disk (tests kill and
+#                                  restart the broker); ASYNC_FLUSH is RocketMQ's own default
 #   RMQ_ROUTE_CACHE_REFRESH_S [20] how long the proxy serves a cached topic route, including a
 #                                  cached "no route" seen while the broker was away (default: 20)
 set -euo pipefail
@@ -58,6 +60,7 @@ RMQ_QUEUES=${RMQ_QUEUES:-8}
 RMQ_MIN_LONG_POLL_MS=${RMQ_MIN_LONG_POLL_MS:-5000}
 RMQ_ROUTE_CACHE_REFRESH_S=${RMQ_ROUTE_CACHE_REFRESH_S:-20}
 RMQ_ADMIN_JOBS=${RMQ_ADMIN_JOBS:-4}
+RMQ_FLUSH_DISK_TYPE=${RMQ_FLUSH_DISK_TYPE:-SYNC_FLUSH}
 
 CLUSTER=DefaultCluster
 BROKER_NAME=broker-a
@@ -220,8 +223,9 @@ mappedFileSizeCommitLog=67108864
 mappedFileSizeTimerLog=16777216
 maxHashSlotNum=50000
 maxIndexNum=200000
-# An acknowledged send is on disk, so stop-broker/start-broker (even with SIGKILL) keeps it.
-flushDiskType=SYNC_FLUSH
+# SYNC_FLUSH (the default here): an acknowledged send is on disk, so stop-broker/start-broker
+# (even with SIGKILL) keeps it.
+flushDiskType=$RMQ_FLUSH_DISK_TYPE
 # Test machines often have fuller disks than production ones. The broker refuses writes above
 # diskSpaceWarningLevelRatio, which RocketMQ caps at 90 (and the forced-clean ratio at 85);
 # set both to their caps and let the periodic cleaner start at 95 % instead of 75 %.
