@@ -1,5 +1,6 @@
 /** Benchmark dispatcher: node dist/bench/run.js <scenario>[,<scenario>…]|all [--quick] */
 import { cleanupAll } from './env/cleanup.js';
+import { setRocketmqWarmUp } from './env/rocketmq.js';
 
 const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): Promise<void> }>> = {
   'mqtt-engine': () => import('./scenarios/mqtt-engine.js'),
@@ -26,6 +27,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     void cleanupAll().finally(() => process.exit(130));
   });
 }
+setRocketmqWarmUp(quick ? 0 : Number(process.env.BENCH_RMQ_WARM_UP_S ?? 150));
 const t0 = Date.now();
 try {
   for (const n of chosen) {
