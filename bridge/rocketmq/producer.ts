@@ -1,4 +1,4 @@
-import { Producer, type BaseClientOptions, type SendReceipt } from 'rocketmq-client-nodejs';
+import { Producer, type BaseClientOptions } from 'rocketmq-client-nodejs';
 import type { UplinkMessage } from '../mapping/uplink.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
