@@ -95,8 +95,9 @@ export function rightsFor(tokens: readonly Pick<TokenClaims, 'res' | 'act'>[]): 
 /**
  * P2P delivery to a client's own id needs no right: messages for `<parent>/p2p/<clientId>`
  * reach the client through the bridge's internal inbox (`$mqbridge/p2p/<clientId>/#`), which
- * the bridge subscribes on the client's behalf, so the bridge must not check that subscription
- * against the client's tokens (a device never subscribes to its P2P topic in the convention).
+ * the bridge subscribes on a persistent session's behalf (bridge/mqtt/p2p-route.ts), so the
+ * bridge must not check that subscription against the client's tokens (a device never
+ * subscribes to its P2P topic in the convention).
  * Sending P2P to another client is an ordinary PUBLISH and needs W on `<parent>/p2p/<target>`.
  */
 export function isOwnP2PInbox(clientId: string, filter: string): boolean {

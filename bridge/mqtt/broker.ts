@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { Aedes, type Client, type Subscription } from 'aedes';
+import { isOwnP2PInbox } from '../auth/resources.js';
 import type { AuthService } from '../auth/service.js';
 import type { BindingTable } from '../mapping/bindings.js';
 import type { RefusalReason } from '../mapping/refusals.js';
@@ -9,7 +10,7 @@ import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { SessionStore } from '../redis/session-store.js';
 import { RefusedError, type UplinkService } from '../uplink/service.js';
-import { installP2pInboxes, isOwnInbox } from './p2p-route.js';
+import { installP2pInboxes } from './p2p-route.js';
 import { PacketTooLargeError, guardPacketSize } from './packet-guard.js';
 
 export interface BrokerDeps {
@@ -68,7 +69,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   });
 
   function authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
-    if (isOwnInbox(client, sub.topic)) return done(null, sub);
+    if (isOwnP2PInbox(client.id, sub.topic)) return done(null, sub);
     const refusal =
       checkSubscribeFilter(bindings(), sub.topic, limits) ??
       (auth.canSubscribe(client, sub.topic) ? undefined : ({ ok: false, reason: 'not_authorized', detail: `no R token covers ${sub.topic}` } as const));

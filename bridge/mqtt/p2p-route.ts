@@ -31,8 +31,3 @@ export function installP2pInboxes(aedes: Aedes, onError: (client: Client, err: E
     });
   });
 }
-
-/** The inbox filter aedes may see in an authorizeSubscribe: the bridge's own, always allowed. */
-export function isOwnInbox(client: Client, filter: string): boolean {
-  return filter === p2pInboxFilter(client.id);
-}
