@@ -4,16 +4,23 @@ import { hostname } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import type { SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Aedes } from 'aedes';
-import { consumerGroupOf, tokenApiEnabled, type BridgeConfig } from './config/schema.js';
+import { consumerGroupOf, tokenApiEnabled, tokenApiUsesTls, type BridgeConfig } from './config/schema.js';
 import { createRevocationList } from './auth/revocation-store.js';
 import { AuthService } from './auth/service.js';
+import { MemoryNonces } from './auth/nonces.js';
+import { MemorySessionClaims } from './auth/session-claims.js';
 import { ConfigWatcher } from './config/watch.js';
 import { DownlinkService } from './downlink/service.js';
 import { startHttpServer, type Readiness } from './http/server.js';
 import { startTokenApiServer } from './http/token-api-server.js';
 import { BindingTable } from './mapping/bindings.js';
+import { uplinkBindingOf } from './mapping/uplink.js';
+import { connectedClient } from './mqtt/aedes-internals.js';
 import { createBroker } from './mqtt/broker.js';
-import { closeServer, listenTcp, listenTls, listenWs, listenWss } from './mqtt/listeners.js';
+import { ConnectionLimiter } from './mqtt/connection-limiter.js';
+import { closeServer, listenTcp, listenTls, listenWs, listenWss, type ListenerContext } from './mqtt/listeners.js';
+import { MemoryIncomingRecords, MemoryPersistence } from './mqtt/memory-persistence.js';
+import { SessionPersistence } from './mqtt/session-persistence.js';
 import { TlsMaterial } from './mqtt/tls-material.js';
 import { createLogger, type Logger } from './observability/log.js';
 import { BridgeMetrics } from './observability/metrics.js';
@@ -23,6 +30,7 @@ import { clientOptions } from './rocketmq/options.js';
 import { RocketmqProducer } from './rocketmq/producer.js';
 import { SessionStore } from './redis/session-store.js';
 import { UplinkService } from './uplink/service.js';
+import type { RefusalReason } from './mapping/refusals.js';
 
 /** Bytes a PUBLISH may take beyond its payload: fixed header, topic (UTF-8), packet id. */
 const PACKET_OVERHEAD = 16;
@@ -55,6 +63,8 @@ export class Bridge {
   private readonly auth: AuthService;
   /** Shared with the other pods of this bridge; undefined: state lives in this process. */
   private readonly store: SessionStore | undefined;
+  private readonly persistence: SessionPersistence;
+  private readonly limiter: ConnectionLimiter;
   private aedes!: Aedes;
   private downlink!: DownlinkService;
 
@@ -72,6 +82,14 @@ export class Bridge {
     const podId = `${hostname()}-${randomUUID().slice(0, 8)}`;
     this.store = config.sessionStore.redis ? new SessionStore(config, podId, this.metrics, this.log) : undefined;
     const store = this.store;
+    const connected = (clientId: string) => (this.aedes ? connectedClient(this.aedes, clientId) : undefined);
+    const incoming = store?.incoming ?? new MemoryIncomingRecords(mqtt.maxQos2InFlight);
+    this.auth = new AuthService(config.auth, this.metrics, this.log, {
+      revocations: createRevocationList(config, this.metrics, this.log),
+      claims: store?.claims ?? new MemorySessionClaims(config.auth.sessionTakeover, (id) => connected(id) !== undefined),
+      connectedClient: connected,
+      claimsMayBeAway: store !== undefined,
+    });
     this.uplink = new UplinkService({
       bindings: () => this.table,
       producer: this.producer,
@@ -80,9 +98,23 @@ export class Bridge {
       origin: config.bridge.name,
       metrics: this.metrics,
       log: this.log,
-      ...(store ? { storedElsewhere: (clientId: string, messageId: number) => store.qos2InFlight(clientId, messageId) } : {}),
+      qos2Records: incoming,
+      sessionEpochOf: (client) => this.auth.sessionEpochOf(client),
+      maxQos2InFlight: mqtt.maxQos2InFlight,
     });
-    this.auth = new AuthService(config.auth, this.metrics, this.log, createRevocationList(config, this.metrics, this.log));
+    this.persistence = new SessionPersistence({
+      inner: store?.persistence ?? new MemoryPersistence(),
+      incoming,
+      maxQueuedMessages: mqtt.maxQueuedMessagesPerSession,
+      willAllowed: (will) => {
+        const binding = uplinkBindingOf(this.table, will.topic, mqtt);
+        return 'ok' in binding ? binding.detail : undefined;
+      },
+      onQos2Released: (clientId, messageId) => this.uplink.released(clientId, messageId),
+      metrics: this.metrics,
+      log: this.log,
+    });
+    this.limiter = new ConnectionLimiter(mqtt, (reason, source) => this.connectionRefused(reason, source));
     this.consumers = new DownlinkConsumers({
       settings: {
         consumerGroup: consumerGroupOf(config),
@@ -112,15 +144,20 @@ export class Bridge {
     // Served before the broker: it may wait for the session store, and liveness must not fail meanwhile.
     this.httpServer = await startHttpServer(config.http.host, config.http.port, () => this.readiness(), metrics.registry);
     this.store?.start();
+    if (!this.store) {
+      log.warn('no sessionStore.redis: persistent sessions and the messages queued for them live in this process only, and a restart loses them');
+    }
+    const store = this.store;
     this.aedes = await createBroker({
       auth: this.auth,
       bindings: () => this.table,
       uplink: this.uplink,
-      limits: { ...mqtt, maxPacketBytes: mqtt.maxPayloadBytes + 4 * mqtt.maxTopicLength + PACKET_OVERHEAD },
+      limits: { ...mqtt, maxPacketBytes: this.maxPacketBytes },
       metrics,
       log,
-      store: this.store,
-      podId: this.store?.podId,
+      persistence: this.persistence,
+      ...(store ? { mq: store.mq, storeUp: () => store.up, sessions: store, podId: store.podId } : {}),
+      clientIdFromCertificate: config.tls.clientIdFromCertificate,
     });
     this.downlink = new DownlinkService({
       aedes: this.aedes,
@@ -135,7 +172,7 @@ export class Bridge {
     this.health.start();
     void this.producer.start();
     void this.consumers.setTopics(this.table.downlinkByTopic().keys());
-    this.mqttServer = await listenTcp(this.aedes, mqtt.host, mqtt.port);
+    this.mqttServer = await listenTcp(this.listenerContext(), mqtt.host, mqtt.port);
     this.listeners.set('tcp', this.mqttServer);
     await this.startSecondaryListeners();
     if (this.options.configPath) {
@@ -154,26 +191,50 @@ export class Bridge {
     log.info({ mqtt: this.mqttPort, http: this.httpPort, tokenApi: this.tokenApiPort, listeners: ports, bindings: this.table.size }, 'bridge listening');
   }
 
+  private get maxPacketBytes(): number {
+    const { mqtt } = this.config;
+    return mqtt.maxPayloadBytes + 4 * mqtt.maxTopicLength + PACKET_OVERHEAD;
+  }
+
+  private listenerContext(): ListenerContext {
+    return {
+      aedes: this.aedes,
+      limiter: this.limiter,
+      maxPacketBytes: this.maxPacketBytes,
+      onCertificateRejected: (source, reason) => this.connectionRefused('tls_client_certificate_rejected', source, reason),
+    };
+  }
+
+  private lastConnectionRefusalLog = 0;
+  /** A flood of refused connections must not become a flood of log lines: one every 10 s, all counted. */
+  private connectionRefused(reason: RefusalReason, source: string, detail?: string): void {
+    this.metrics.refused(reason);
+    const now = Date.now();
+    if (now - this.lastConnectionRefusalLog < 10_000) return;
+    this.lastConnectionRefusalLog = now;
+    this.log.warn({ reason, source, detail, connections: this.limiter.connections }, 'connection refused (further refusals within 10 s are counted, not logged)');
+  }
+
   /** TLS, WebSocket and secure WebSocket, as configured; TLS ones follow certificate renewals. */
   private async startSecondaryListeners(): Promise<void> {
     const { tls, websocket } = this.config;
     const wantsWss = websocket.enabled && websocket.securePort !== undefined;
     const wantsTokenApi = tokenApiEnabled(this.config);
     let ctx: SecureContextOptions = {};
-    if (tls.enabled || wantsWss || (wantsTokenApi && this.config.auth.tokenApi.tls)) {
+    if (tls.enabled || wantsWss || (wantsTokenApi && tokenApiUsesTls(this.config))) {
       this.tls = new TlsMaterial({ certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile }, this.log);
       ctx = await this.tls.load();
       this.tls.watch(tls.reloadPollMs, (result) => this.metrics.tlsReloads.inc({ result }));
     }
     if (tls.enabled) {
-      const listener = await listenTls(this.aedes, tls.host, tls.port, ctx, tls.clientAuth);
+      const listener = await listenTls(this.listenerContext(), tls.host, tls.port, ctx, tls.clientAuth);
       this.tls!.onChange(listener.update);
       this.listeners.set('tls', listener.server);
     }
-    if (websocket.enabled) this.listeners.set('ws', await listenWs(this.aedes, websocket.host, websocket.port, websocket.path));
+    if (websocket.enabled) this.listeners.set('ws', await listenWs(this.listenerContext(), websocket.host, websocket.port, websocket.path));
     if (wantsTokenApi) await this.startTokenApi(ctx);
     if (wantsWss) {
-      const listener = await listenWss(this.aedes, websocket.host, websocket.securePort!, websocket.path, ctx, tls.clientAuth);
+      const listener = await listenWss(this.listenerContext(), websocket.host, websocket.securePort!, websocket.path, ctx, tls.clientAuth);
       this.tls!.onChange(listener.update);
       this.listeners.set('wss', listener.server);
     }
@@ -182,12 +243,16 @@ export class Bridge {
   /** The token API; over HTTPS it follows certificate renewals like the MQTT listeners. */
   private async startTokenApi(ctx: SecureContextOptions): Promise<void> {
     const { tokenApi } = this.config.auth;
-    const tls = tokenApi.tls ? this.tls : undefined;
+    const tls = tokenApiUsesTls(this.config) ? this.tls : undefined;
+    if (!tls && !['127.0.0.1', '::1', 'localhost'].includes(tokenApi.host)) {
+      this.log.warn({ host: tokenApi.host, port: tokenApi.port }, 'the token API serves plain HTTP: tokens and signed requests travel unencrypted (give the bridge a certificate, tls.certFile)');
+    }
     const server = await startTokenApiServer({
       host: tokenApi.host,
       port: tokenApi.port,
       ...(tls ? { tls: ctx } : {}),
       deps: this.auth.tokenApiDeps(),
+      nonces: this.store?.nonces ?? new MemoryNonces(),
       limiter: this.auth.failureLimiter,
       metrics: this.metrics,
       log: this.log,

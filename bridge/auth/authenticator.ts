@@ -3,7 +3,7 @@ import { parseClientId } from './client-id.js';
 import { parseUsername } from './credentials.js';
 import { rightsFor, type Rights } from './resources.js';
 import { verifySignature } from './signature.js';
-import { claimsForType, tokenRenewal, verifyToken, verifyTokenPassword, type TokenClaims } from './token.js';
+import { bindingOf, claimsForType, tokenRenewal, verifyToken, verifyTokenPassword, type TokenClaims } from './token.js';
 
 export type AuthConfig = BridgeConfig['auth'];
 
@@ -22,6 +22,33 @@ export interface Session {
   rights?: Rights;
   /** Unix seconds when the earliest token expires (Token mode). */
   expiresAt?: number;
+  /**
+   * The credential proved the client id: auth off, a Signature (an HMAC of the client id), or
+   * tokens all bound to it. Only then is the client's P2P inbox its own without a right.
+   */
+  ownsClientId: boolean;
+  /** Who vouches for the client id, for the takeover rule: see {@link credentialOf}. */
+  credential: string;
+}
+
+/**
+ * The credential class of a login: `key:<AccessKeyId>` when the key vouched for this client id
+ * (a Signature, or tokens bound to it), `unbound:<AccessKeyId>` for tokens bound to no client id
+ * (any holder may claim any id with them), `anonymous` with auth off.
+ */
+export function credentialOf(mode: Session['mode'], accessKeyId: string | undefined, ownsClientId: boolean): string {
+  if (mode === 'None') return 'anonymous';
+  return `${ownsClientId ? 'key' : 'unbound'}:${accessKeyId}`;
+}
+
+/**
+ * Whether a login with `next` may take over (kick, resume or wipe) a session `current` holds:
+ * the same credential class, or a key's proven login over its own unbound one.
+ */
+export function mayTakeOver(current: string, next: string): boolean {
+  if (current === next) return true;
+  const [kind, key] = current.split(':');
+  return kind === 'unbound' && next === `key:${key}`;
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -42,7 +69,7 @@ export function authenticate(
   now = nowSeconds(),
   isRevoked: (tokenId: string) => boolean = () => false,
 ): AuthOutcome {
-  if (cfg.mode === 'None') return { ok: true, session: { mode: 'None', tokens: [] } };
+  if (cfg.mode === 'None') return { ok: true, session: { mode: 'None', tokens: [], ownsClientId: true, credential: credentialOf('None', undefined, true) } };
   const id = parseClientId(clientId);
   if (!id.ok) return refuse(CONNACK.identifierRejected, 'invalid_client_id', `client id must be GID_xxx@@@DeviceID: ${id.reason}`);
   const user = parseUsername(username);
@@ -57,15 +84,36 @@ export function authenticate(
 
   if (user.mode === 'Signature') {
     if (!verifySignature(secret, clientId, password)) return refuse(CONNACK.badCredentials, 'bad_signature', 'signature does not match');
-    return { ok: true, session: { mode: 'Signature', accessKeyId: user.accessKeyId, tokens: [] } };
+    return { ok: true, session: { mode: 'Signature', accessKeyId: user.accessKeyId, tokens: [], ownsClientId: true, credential: credentialOf('Signature', user.accessKeyId, true) } };
   }
   const verified = verifyTokenPassword(password, secretOf, now, { accessKeyId: user.accessKeyId, isRevoked });
   if (!verified.ok) return refuse(CONNACK.badCredentials, `token_${verified.reason}`, verified.detail);
-  return { ok: true, session: tokenSession(user.accessKeyId, verified.tokens) };
+  const binding = bindingProblem(cfg, verified.tokens, clientId);
+  if (binding) return refuse(CONNACK.notAuthorized, binding.reason, binding.detail);
+  return { ok: true, session: tokenSession(user.accessKeyId, verified.tokens, clientId) };
 }
 
-function tokenSession(accessKeyId: string, tokens: TokenClaims[]): Session {
-  return { mode: 'Token', accessKeyId, tokens, rights: rightsFor(tokens), expiresAt: Math.min(...tokens.map((t) => t.exp)) };
+/** A token bound to another client id is refused; so is an unbound one where bound tokens are required. */
+function bindingProblem(cfg: AuthConfig, tokens: readonly TokenClaims[], clientId: string): { reason: string; detail: string } | undefined {
+  for (const t of tokens) {
+    const binding = bindingOf(t, clientId);
+    if (binding === 'mismatch') return { reason: 'token_client_id_mismatch', detail: `token ${t.id} is bound to ${t.cid}, not ${clientId}` };
+    if (binding === 'unbound' && cfg.requireBoundTokens) return { reason: 'token_not_bound', detail: `token ${t.id} is bound to no client id (auth.requireBoundTokens)` };
+  }
+  return undefined;
+}
+
+function tokenSession(accessKeyId: string, tokens: TokenClaims[], clientId: string): Session {
+  const ownsClientId = tokens.every((t) => bindingOf(t, clientId) === 'bound');
+  return {
+    mode: 'Token',
+    accessKeyId,
+    tokens,
+    rights: rightsFor(tokens),
+    expiresAt: Math.min(...tokens.map((t) => t.exp)),
+    ownsClientId,
+    credential: credentialOf('Token', accessKeyId, ownsClientId),
+  };
 }
 
 /**
@@ -73,6 +121,8 @@ function tokenSession(accessKeyId: string, tokens: TokenClaims[]): Session {
  * client's token of that type. Returns the new session, or why the upload is refused.
  */
 export function renewSession(
+  cfg: Pick<AuthConfig, 'requireBoundTokens'>,
+  clientId: string,
   session: Session,
   payload: Buffer,
   secretOf: (accessKeyId: string) => string | undefined,
@@ -87,7 +137,9 @@ export function renewSession(
   if (!verified.ok) return { ok: false, reason: `token_${verified.reason}`, detail: verified.detail };
   const claims = claimsForType(verified.claims, type);
   if (!claims) return { ok: false, reason: 'token_type_mismatch', detail: `declared ${type}, the token grants ${verified.claims.act.join('')}` };
-  // The new token replaces the ones whose actions it covers.
+  const binding = bindingProblem(cfg as AuthConfig, [claims], clientId);
+  if (binding) return { ok: false, ...binding };
+  // The new token replaces the ones whose actions it covers; the connection keeps the credential it logged in with.
   const kept = session.tokens.filter((t) => !t.act.every((a) => claims.act.includes(a)));
-  return { ok: true, session: tokenSession(session.accessKeyId!, [...kept, claims]) };
+  return { ok: true, session: { ...tokenSession(session.accessKeyId!, [...kept, claims], clientId), credential: session.credential } };
 }

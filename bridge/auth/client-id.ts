@@ -59,3 +59,23 @@ export function parseClientId(clientId: string | undefined | null): ClientIdResu
 export function isValidClientId(clientId: string | undefined | null): boolean {
   return parseClientId(clientId).ok;
 }
+
+/**
+ * What a token may be bound to (its `cid` claim): one client id, or the client ids of a group
+ * whose DeviceID starts with a prefix: `GID_x@@@*` (the whole group), `GID_x@@@line1-*`.
+ */
+export function isClientIdPattern(pattern: unknown): pattern is string {
+  if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > CLIENT_ID_MAX_LENGTH + 1) return false;
+  if (!pattern.endsWith('*')) return isValidClientId(pattern);
+  const at = pattern.indexOf(CLIENT_ID_SEPARATOR);
+  if (at < 0) return false;
+  const group = pattern.slice(0, at);
+  const devicePrefix = pattern.slice(at + CLIENT_ID_SEPARATOR.length, -1);
+  return GROUP_ID_PATTERN.test(group) && /^[A-Za-z0-9_.-]*$/.test(devicePrefix);
+}
+
+/** Whether a client id is one a token bound to `pattern` may use. */
+export function clientIdMatches(pattern: string, clientId: string): boolean {
+  if (!pattern.endsWith('*')) return pattern === clientId;
+  return clientId.startsWith(pattern.slice(0, -1)) && isValidClientId(clientId);
+}

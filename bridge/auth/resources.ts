@@ -71,7 +71,12 @@ export interface Rights {
   canPublish(topic: string): boolean;
   /** Whether some token with R has a resource that alone covers this filter. */
   canSubscribe(filter: string): boolean;
+  /** Whether some token with R has a resource matching this topic name (checked for every delivery). */
+  canReceive(topic: string): boolean;
 }
+
+/** Topics a client receives repeat; the answers of the last ones are kept (per connection). */
+const RECEIVE_MEMO_SIZE = 256;
 
 /**
  * What a client holding these verified (unexpired) tokens may do: R grants SUBSCRIBE and W grants
@@ -86,18 +91,28 @@ export function rightsFor(tokens: readonly Pick<TokenClaims, 'res' | 'act'>[]): 
     if (claims.act.includes('W')) publish.push(...claims.res);
     if (claims.act.includes('R')) subscribe.push(...claims.res);
   }
+  const received = new Map<string, boolean>();
   return {
     canPublish: (topic) => publish.some((res) => matchesFilter(res, topic)),
     canSubscribe: (filter) => subscribe.some((res) => filterCovers(res, filter)),
+    canReceive: (topic) => {
+      let answer = received.get(topic);
+      if (answer === undefined) {
+        answer = subscribe.some((res) => matchesFilter(res, topic));
+        if (received.size >= RECEIVE_MEMO_SIZE) received.clear();
+        received.set(topic, answer);
+      }
+      return answer;
+    },
   };
 }
 
 /**
- * P2P delivery to a client's own id needs no right: messages for `<parent>/p2p/<clientId>`
- * reach the client through the bridge's internal inbox (`$mqbridge/p2p/<clientId>/#`), which
- * the bridge subscribes on a persistent session's behalf (bridge/mqtt/p2p-route.ts), so the
- * bridge must not check that subscription against the client's tokens (a device never
- * subscribes to its P2P topic in the convention).
+ * The bridge's own subscription of a persistent session's P2P inbox (`$mqbridge/p2p/<clientId>/#`,
+ * bridge/mqtt/p2p-route.ts): a device never subscribes to its P2P topic in the convention, so
+ * this subscription is not checked against the client's tokens. What it delivers is: a client
+ * whose credential proved its id receives its P2P messages without a right; one logged in with
+ * tokens bound to no client id needs R on the topic it is shown (bridge/mqtt/delivery-policy.ts).
  * Sending P2P to another client is an ordinary PUBLISH and needs W on `<parent>/p2p/<target>`.
  */
 export function isOwnP2PInbox(clientId: string, filter: string): boolean {

@@ -1,16 +1,32 @@
+import { randomUUID } from 'node:crypto';
 import type { Client, PublishPacket } from 'aedes';
+import type { ClientAccess } from '../mqtt/delivery-policy.js';
+import { sourceAddressOf } from '../mqtt/aedes-internals.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { AccessKeyStore } from './access-keys.js';
-import { authenticate, renewSession, type AuthConfig, type Session } from './authenticator.js';
+import { authenticate, mayTakeOver, renewSession, type AuthConfig, type Session } from './authenticator.js';
 import { FailureLimiter } from './failure-limiter.js';
 import { isOwnP2PInbox } from './resources.js';
 import type { RevocationList } from './revocations.js';
+import { newEpoch, type ClaimResult, type SessionClaims } from './session-claims.js';
 import type { TokenApiDeps } from './token-api.js';
 import { TOKEN_RENEWAL_TOPIC } from './token.js';
 
 type AuthenticateError = Error & { returnCode: 1 | 2 | 3 | 4 | 5 };
+type AuthenticateDone = (err: AuthenticateError | null, ok: boolean | null) => void;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+const EVERYTHING: ClientAccess = { ownsClientId: true, mayReceive: () => true };
+const NOTHING: ClientAccess = { ownsClientId: false, mayReceive: () => false };
+
+export interface AuthDeps {
+  revocations: RevocationList;
+  claims: SessionClaims;
+  /** The client connected to this pod under an id, if any. */
+  connectedClient: (clientId: string) => Client | undefined;
+  /** Whether the claims live in a store that may be away (Redis); then clean sessions connect without it. */
+  claimsMayBeAway: boolean;
+}
 
 /**
  * Device authentication and authorization for the embedded MQTT server: checks CONNECTs,
@@ -22,18 +38,23 @@ export class AuthService {
   private readonly limiter: FailureLimiter;
   private readonly sessions = new WeakMap<Client, Session>();
   private readonly expiry = new WeakMap<Client, NodeJS.Timeout>();
+  /** Per connection: its id (for the session claim) and its session's epoch (for message keys). */
+  private readonly connections = new WeakMap<Client, { id: string; epoch: string }>();
   /** Connected clients by the ids of the tokens they use, to disconnect them on revocation. */
   private readonly byTokenId = new Map<string, Set<Client>>();
+
+  private readonly revocations: RevocationList;
 
   constructor(
     private readonly cfg: AuthConfig,
     private readonly metrics: BridgeMetrics,
     private readonly log: Logger,
-    private readonly revocations: RevocationList,
+    private readonly deps: AuthDeps,
   ) {
+    this.revocations = deps.revocations;
     this.keys = cfg.mode === 'None' ? undefined : new AccessKeyStore(cfg.accessKeysDir!, log);
     this.limiter = new FailureLimiter(cfg.maxFailuresPerMinute);
-    revocations.onRevoked((id) => this.disconnectRevoked(id));
+    this.revocations.onRevoked((id) => this.disconnectRevoked(id));
   }
 
   /** What the token API needs; the same keys and revocation list as the MQTT logins. */
@@ -74,32 +95,87 @@ export class AuthService {
     return !this.acceptsTokens || this.revocations.synced;
   }
 
-  /** aedes' authenticate hook. */
-  authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
+  /**
+   * aedes' authenticate hook. Credentials are always checked: a source over its failure budget is
+   * refused only for failing logins, so one bad device behind a NAT locks out nobody else.
+   */
+  authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: AuthenticateDone,
+    vet: (session: Session) => { reason: string; detail: string } | undefined = () => undefined,
+  ): void {
     // Only auth needs the peer address (a system call per connection): not read otherwise.
-    const source = this.enabled ? sourceAddress(client) : 'unknown';
-    if (this.enabled && this.limiter.blocked(source)) {
-      return this.refuse(client, done, 5, 'rate_limited', `too many failed logins from ${source}`);
-    }
+    const source = this.enabled ? sourceAddressOf(client) : 'unknown';
     if (this.enabled && !this.revocationsKnown && username?.startsWith('Token|')) {
       return this.refuse(client, done, 3, 'revocations_unavailable', 'the token revocation list could not be read yet');
     }
     const outcome = authenticate(this.cfg, this.secretOf, client.id, username, password, nowSeconds(), this.isRevoked);
     if (!outcome.ok) {
       this.limiter.fail(source);
+      const limited = this.limiter.blocked(source);
       // Slows down guessing a little more; legitimate clients rarely fail.
-      setTimeout(() => this.refuse(client, done, outcome.returnCode, outcome.reason, outcome.detail), 200).unref();
+      setTimeout(() => {
+        if (limited) this.refuse(client, done, 5, 'rate_limited', `too many failed logins from ${source}; last: ${outcome.reason}`);
+        else this.refuse(client, done, outcome.returnCode, outcome.reason, outcome.detail);
+      }, 200).unref();
       return;
     }
-    this.setSession(client, outcome.session);
-    this.metrics.authSuccesses.inc({ mode: outcome.session.mode });
+    // What else the CONNECT asks for (a will) is judged with the rights of this login, before it holds the session.
+    const refusal = vet(outcome.session);
+    if (refusal) return this.refuse(client, done, 5, refusal.reason, refusal.detail);
+    void this.claim(client, outcome.session, done);
+  }
+
+  /** Holds the client id's session for this login, unless another credential holds it. */
+  private async claim(client: Client, session: Session, done: AuthenticateDone): Promise<void> {
+    const connection = randomUUID();
+    let result: ClaimResult;
+    try {
+      result = await this.deps.claims.claim(client.id, { credential: session.credential, persistent: !client.clean, connection });
+    } catch (err) {
+      if (!client.clean || !this.deps.claimsMayBeAway) {
+        return this.refuse(client, done, 3, 'session_store_unavailable', `the session of ${client.id} cannot be claimed: ${(err as Error).message}`);
+      }
+      // A clean session connects while Redis is away; only this pod's own clients can be checked.
+      this.metrics.sessionStoreDegraded.inc({ operation: 'session_claim' });
+      result = this.localClaim(client.id, session);
+    }
+    if (!result.ok) {
+      return this.refuse(client, done, 5, 'session_held_by_other_credential', `${client.id} is held by another credential (${result.holder})`);
+    }
+    this.connections.set(client, { id: connection, epoch: result.epoch });
+    this.setSession(client, session);
+    this.metrics.authSuccesses.inc({ mode: session.mode });
     done(null, true);
   }
 
-  private refuse(client: Client, done: (err: AuthenticateError | null, ok: boolean | null) => void, code: 2 | 3 | 4 | 5, reason: string, detail: string) {
+  private localClaim(clientId: string, session: Session): ClaimResult {
+    const current = this.deps.connectedClient(clientId);
+    const holder = current && this.sessions.get(current)?.credential;
+    if (holder !== undefined && this.cfg.sessionTakeover !== 'Any' && !mayTakeOver(holder, session.credential)) return { ok: false, holder };
+    return { ok: true, epoch: newEpoch() };
+  }
+
+  private refuse(client: Client, done: AuthenticateDone, code: 2 | 3 | 4 | 5, reason: string, detail: string) {
     this.metrics.authFailures.inc({ reason });
-    this.log.warn({ clientId: client.id, source: sourceAddress(client), reason, detail }, 'CONNECT refused');
+    this.log.warn({ clientId: client.id, source: sourceAddressOf(client), reason, detail }, 'CONNECT refused');
     done(Object.assign(new Error(reason), { returnCode: code }), false);
+  }
+
+  /** What the client may receive, for every delivery to it. Without a session (never authenticated): nothing. */
+  accessOf(client: Client): ClientAccess {
+    const session = this.sessions.get(client);
+    if (!session) return this.enabled ? NOTHING : EVERYTHING;
+    const rights = session.rights;
+    if (!rights) return EVERYTHING; // auth off or a Signature: no token rights to check
+    return { ownsClientId: session.ownsClientId, mayReceive: (topic) => rights.canReceive(topic) };
+  }
+
+  /** Names the client's session in message keys: `<clientId>:<epoch>:<packetId>` stays the same across a resumed session. */
+  sessionEpochOf(client: Client): string | undefined {
+    return this.connections.get(client)?.epoch;
   }
 
   /** A PUBLISH the client's tokens do not allow; undefined when allowed. */
@@ -118,7 +194,7 @@ export class AuthService {
     const session = client && this.sessions.get(client);
     if (!client || !session) return done(new Error('no session'));
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const result = renewSession(session, payload, this.secretOf, nowSeconds(), this.isRevoked);
+    const result = renewSession(this.cfg, client.id, session, payload, this.secretOf, nowSeconds(), this.isRevoked);
     if (!result.ok) {
       this.metrics.authFailures.inc({ reason: `upload_${result.reason}` });
       this.log.warn({ clientId: client.id, reason: result.reason, detail: result.detail }, 'token upload refused; disconnecting client');
@@ -136,9 +212,16 @@ export class AuthService {
     return !rights || rights.canSubscribe(filter);
   }
 
+  /** The connection closed: its timers and index entries go, and a clean session's claim with it. */
   forget(client: Client): void {
     clearTimeout(this.expiry.get(client));
     this.unindex(client);
+    const connection = this.connections.get(client);
+    if (!connection) return;
+    this.deps.claims.released(client.id, connection.id, !client.clean).catch((err: Error) => {
+      this.metrics.sessionStoreDegraded.inc({ operation: 'session_release' });
+      this.log.debug({ clientId: client.id, err: err.message }, 'session claim not released');
+    });
   }
 
   private setSession(client: Client, session: Session): void {
@@ -184,9 +267,4 @@ export class AuthService {
     this.log.info({ clientId: client.id }, 'token expired without renewal; disconnecting client');
     client.close();
   }
-}
-
-function sourceAddress(client: Client): string {
-  const c = client as unknown as { conn?: { remoteAddress?: string }; req?: { socket?: { remoteAddress?: string } } };
-  return c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress ?? 'unknown';
 }

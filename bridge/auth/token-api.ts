@@ -31,6 +31,8 @@ const applySchema = z
     /** Milliseconds since the epoch, as ApplyToken's ExpireTime. */
     expireTime: z.number().int().positive().optional(),
     ttlSeconds: z.number().int().positive().optional(),
+    /** Binds the token to one client id, or `GID_xxx@@@<prefix>*`; unbound (any client id) when absent. */
+    clientId: z.string().optional(),
   })
   .refine((b) => (b.expireTime === undefined) !== (b.ttlSeconds === undefined), 'give exactly one of expireTime (ms since the epoch) and ttlSeconds');
 const tokenSchema = z.strictObject({ instanceId: z.string(), token: z.string().min(1) });
@@ -38,7 +40,14 @@ const tokenSchema = z.strictObject({ instanceId: z.string(), token: z.string().m
 const error = (status: number, code: string, message: string): TokenApiResponse => ({ status, body: { code, message } });
 
 function describe(claims: TokenClaims): Record<string, unknown> {
-  return { tokenId: claims.id, accessKeyId: claims.ak, resources: claims.res, actions: claims.act.join(''), expireTime: claims.exp * 1000 };
+  return {
+    tokenId: claims.id,
+    accessKeyId: claims.ak,
+    resources: claims.res,
+    actions: claims.act.join(''),
+    expireTime: claims.exp * 1000,
+    ...(claims.cid !== undefined ? { clientId: claims.cid } : {}),
+  };
 }
 
 /** Runs one call for the (already authenticated) caller `accessKeyId`. */
@@ -59,7 +68,15 @@ function apply(accessKeyId: string, b: z.infer<typeof applySchema>, deps: TokenA
   const now = deps.now();
   const ttlSeconds = b.ttlSeconds ?? Math.floor(b.expireTime! / 1000) - now;
   try {
-    const { token, claims } = issueToken({ accessKeyId, secret: deps.secretOf(accessKeyId)!, resources: b.resources, actions: actionsOf(b.actions), ttlSeconds, now });
+    const { token, claims } = issueToken({
+      accessKeyId,
+      secret: deps.secretOf(accessKeyId)!,
+      resources: b.resources,
+      actions: actionsOf(b.actions),
+      ttlSeconds,
+      now,
+      ...(b.clientId !== undefined ? { clientId: b.clientId } : {}),
+    });
     return { status: 200, body: { token, ...describe(claims) } };
   } catch (err) {
     if (err instanceof TokenIssueError) return error(400, 'InvalidParameter', err.message);

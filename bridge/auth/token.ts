@@ -3,14 +3,18 @@
  * any bridge pod can verify them without shared state. Pure apart from the random token id.
  *
  * Format: `<payload>.<signature>`
- * - payload   = base64url(JSON of { v: 1, id, ak, res, act, iat, exp }), no padding
+ * - payload   = base64url(JSON of { v: 1, id, ak, res, act, iat, exp } and, when bound, cid), no padding
  * - signature = base64url(HMAC-SHA256(key = signingKey, data = the payload text)), no padding
  * - signingKey = HMAC-SHA256(key = AccessKeySecret of `ak`, data = "mqbridge-token-v1")
  * `id` is 16 random bytes in lowercase hex (for revocation), `ak` the issuing AccessKeyId,
  * `res` 1–100 MQTT topic filters, `act` a non-empty subset of R (subscribe) and W (publish) in
- * that order, `iat`/`exp` unix seconds. Rotating an AccessKeySecret invalidates its tokens.
+ * that order, `iat`/`exp` unix seconds, `cid` (optional) the client ids the token may be used
+ * with: one client id or `GID_x@@@<prefix>*`. A token without `cid` (as the Alibaba service
+ * issues them) is unbound: it grants its resources to whoever presents it, under any client id.
+ * Rotating an AccessKeySecret invalidates its tokens.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { clientIdMatches, isClientIdPattern } from './client-id.js';
 import { isAccessKeyId } from './credentials.js';
 import { isValidTopicFilter } from './resources.js';
 
@@ -42,6 +46,8 @@ export interface TokenClaims {
   act: TokenAction[];
   iat: number;
   exp: number;
+  /** The client id (or `GID_x@@@<prefix>*`) the token is bound to; absent: unbound. */
+  cid?: string;
 }
 
 const ID_PATTERN = /^[0-9a-f]{32}$/;
@@ -89,6 +95,7 @@ export type TokenIssueErrorCode =
   | 'invalid_ttl'
   | 'invalid_now'
   | 'invalid_id'
+  | 'invalid_client_id'
   | 'token_too_long';
 
 export class TokenIssueError extends Error {
@@ -114,6 +121,8 @@ export interface IssueTokenInput {
   now: number;
   /** 32 lowercase hex chars; random when absent. */
   id?: string;
+  /** Binds the token to one client id, or to `GID_x@@@<prefix>*`; unbound when absent. */
+  clientId?: string;
 }
 
 export interface IssuedToken {
@@ -141,8 +150,20 @@ export function issueToken(input: IssueTokenInput): IssuedToken {
   if (!isUnixSeconds(now) || !isUnixSeconds(now + ttlSeconds)) throw new TokenIssueError('invalid_now', 'now must be whole unix seconds');
   const id = input.id ?? randomBytes(16).toString('hex');
   if (!ID_PATTERN.test(id)) throw new TokenIssueError('invalid_id', 'the id must be 32 lowercase hex chars');
+  if (input.clientId !== undefined && !isClientIdPattern(input.clientId)) {
+    throw new TokenIssueError('invalid_client_id', 'clientId must be a client id GID_xxx@@@DeviceID, or GID_xxx@@@<DeviceID prefix>*');
+  }
 
-  const claims: TokenClaims = { v: TOKEN_VERSION, id, ak: accessKeyId, res: [...resources], act, iat: now, exp: now + ttlSeconds };
+  const claims: TokenClaims = {
+    v: TOKEN_VERSION,
+    id,
+    ak: accessKeyId,
+    res: [...resources],
+    act,
+    iat: now,
+    exp: now + ttlSeconds,
+    ...(input.clientId !== undefined ? { cid: input.clientId } : {}),
+  };
   const payload = Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url');
   const token = `${payload}.${sign(secret, payload).toString('base64url')}`;
   if (token.length > TOKEN_MAX_LENGTH) throw new TokenIssueError('token_too_long', `the token has ${token.length} chars, at most ${TOKEN_MAX_LENGTH}`);
@@ -179,10 +200,13 @@ function failure(reason: TokenFailureReason, detail: string): TokenVerifyResult 
 }
 
 const CLAIM_KEYS = ['v', 'id', 'ak', 'res', 'act', 'iat', 'exp'];
+const OPTIONAL_CLAIM_KEYS = ['cid'];
 
 function claimsProblem(c: Record<string, unknown>): string | undefined {
   const keys = Object.keys(c);
-  if (keys.length !== CLAIM_KEYS.length || !CLAIM_KEYS.every((k) => keys.includes(k))) return `claims must be exactly ${CLAIM_KEYS.join(', ')}`;
+  const known = (k: string) => CLAIM_KEYS.includes(k) || OPTIONAL_CLAIM_KEYS.includes(k);
+  if (!CLAIM_KEYS.every((k) => keys.includes(k)) || !keys.every(known)) return `claims must be ${CLAIM_KEYS.join(', ')} and optionally ${OPTIONAL_CLAIM_KEYS.join(', ')}`;
+  if ('cid' in c && !isClientIdPattern(c.cid)) return 'bad cid';
   if (typeof c.id !== 'string' || !ID_PATTERN.test(c.id)) return 'bad id';
   if (!Array.isArray(c.res) || c.res.length === 0 || c.res.length > TOKEN_MAX_RESOURCES || !c.res.every(isResource)) return 'bad res';
   const given = c.act;
@@ -336,6 +360,14 @@ export function tokenRenewal(payload: string | Uint8Array): TokenRenewalResult {
 export type TokenPasswordVerifyResult =
   | { ok: true; tokens: TokenClaims[] }
   | { ok: false; reason: TokenPasswordFailureReason | TokenFailureReason | 'type_mismatch'; detail: string };
+
+/** How a token relates to the client id it is used with. */
+export type TokenBinding = 'unbound' | 'bound' | 'mismatch';
+
+export function bindingOf(claims: Pick<TokenClaims, 'cid'>, clientId: string): TokenBinding {
+  if (claims.cid === undefined) return 'unbound';
+  return clientIdMatches(claims.cid, clientId) ? 'bound' : 'mismatch';
+}
 
 /**
  * Claims as used under a declared type: the declared type must be granted by the token

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { authorizationHeader } from '../auth/request-signature.js';
+import { authorizationHeader, newNonce } from '../auth/request-signature.js';
 import type { TokenApiAction } from '../auth/token-api.js';
 import { TOKEN_API_PREFIX } from '../http/token-api-server.js';
 
@@ -33,6 +33,7 @@ export function callTokenApi(target: TokenApiTarget, action: TokenApiAction, pay
     path: url.pathname,
     body,
     timestamp: Math.floor(Date.now() / 1000),
+    nonce: newNonce(),
   });
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const ca = target.caFile ? readFileSync(target.caFile) : undefined;

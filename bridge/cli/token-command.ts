@@ -5,7 +5,9 @@ import { callTokenApi, type TokenApiTarget } from './token-client.js';
 export const TOKEN_USAGE = `Usage: mqbridge token <apply|query|revoke|inspect> [options]
 
   apply   --resource FILTER [--resource FILTER ...] --actions R|W|RW (--ttl SECONDS | --expire-time MS)
-          prints the new token (with --json: token, tokenId, resources, actions, expireTime)
+          [--client-id GID_xxx@@@DeviceID | --client-id 'GID_xxx@@@<prefix>*']
+          prints the new token (with --json: token, tokenId, resources, actions, expireTime, clientId);
+          --client-id binds it to that client id (or those of the pattern): no other may use it
   query   TOKEN      whether the bridge accepts the token now (Valid, Expired, Revoked, Invalid)
   revoke  TOKEN      revokes it on every pod of the bridge
   inspect TOKEN      decodes the token's claims here (no key needed), then queries it when
@@ -26,6 +28,7 @@ const OPTIONS = {
   'access-key-secret-file': { type: 'string' },
   'ca-file': { type: 'string' },
   resource: { type: 'string', multiple: true },
+  'client-id': { type: 'string' },
   actions: { type: 'string' },
   ttl: { type: 'string' },
   'expire-time': { type: 'string' },
@@ -91,6 +94,7 @@ export async function tokenCommand(args: string[], env: NodeJS.ProcessEnv = proc
         instanceId: instanceId(v, env),
         resources: v.resource,
         actions: v.actions,
+        ...(v['client-id'] !== undefined ? { clientId: v['client-id'] } : {}),
         ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
         ...(expireTime !== undefined ? { expireTime } : {}),
       });

@@ -40,7 +40,22 @@ export const configSchema = z
         maxClientIdLength: z.number().int().min(1).max(65535).default(64),
         /** How long a QoS 1/2 PUBLISH waits for RocketMQ (retrying) before the device is disconnected. */
         uplinkTimeoutMs: z.number().int().min(100).default(30_000),
-        connectTimeoutMs: z.number().int().min(100).default(30_000),
+        /** How long a new connection may take to send its CONNECT. */
+        connectTimeoutMs: z.number().int().min(100).default(10_000),
+        /** Connections one pod holds at most, over all listeners; more are closed at once. */
+        maxConnections: z.number().int().min(1).default(50_000),
+        /** Connections from one source address at most; 0: no limit (clients behind a NAT or an SNAT load balancer share one). */
+        maxConnectionsPerSource: z.number().int().min(0).default(0),
+        /** Keep alive (seconds) the server enforces for clients asking for 0 (none) or for more. */
+        maxKeepaliveSeconds: z.number().int().min(10).max(65_535).default(1_200),
+        /** Filters one SUBSCRIBE may carry; the ones past it get 0x80. */
+        maxFiltersPerSubscribe: z.number().int().min(1).max(10_000).default(128),
+        /** Subscriptions one client may hold; filters past it get 0x80. */
+        maxSubscriptionsPerClient: z.number().int().min(1).max(100_000).default(128),
+        /** Messages kept for one offline persistent session; later ones are dropped and counted. */
+        maxQueuedMessagesPerSession: z.number().int().min(1).default(1_000),
+        /** QoS 2 PUBLISHes of one client id awaiting PUBREL; one more disconnects it. */
+        maxQos2InFlight: z.number().int().min(1).max(65_535).default(1_000),
       })
       .prefault({}),
     tls: listenerSchema(8883)
@@ -52,6 +67,8 @@ export const configSchema = z
         /** CA bundle that client certificates must chain to (mTLS). */
         caFile: z.string().min(1).optional(),
         clientAuth: z.enum(['None', 'Optional', 'Require']).default('None'),
+        /** On TLS listeners, a client id must be the subject CN of the client's certificate (mTLS binds the device's identity). */
+        clientIdFromCertificate: z.boolean().default(false),
         reloadPollMs: z.number().int().min(100).default(5_000),
       })
       .prefault({}),
@@ -72,8 +89,16 @@ export const configSchema = z
         accessKeysDir: z.string().min(1).optional(),
         /** Optional: the GroupIDs each AccessKeyId may connect with. */
         groupAllowList: z.record(z.string(), z.array(z.string().min(1)).min(1)).default({}),
-        /** Failed logins one source address may make per minute before it is refused outright. */
+        /** Failed logins one source address may make per minute; past it, failing logins are refused at once. Valid credentials always pass. */
         maxFailuresPerMinute: z.number().int().min(1).default(10),
+        /** Refuse tokens bound to no client id (the `clientId` of the token API). */
+        requireBoundTokens: z.boolean().default(false),
+        /**
+         * Who may take over a client id that is connected or has a persistent session:
+         * `SameCredential` a login the same access key vouches for the same way (or a proven login of
+         * the key over its unbound one); `Any` every valid login (MQTT's own rule).
+         */
+        sessionTakeover: z.enum(['SameCredential', 'Any']).default('SameCredential'),
         reloadPollMs: z.number().int().min(100).default(2_000),
         /** HTTP API to apply, query and revoke tokens; served when auth.mode allows tokens. */
         tokenApi: z
@@ -81,8 +106,8 @@ export const configSchema = z
             enabled: z.boolean().default(true),
             host: z.string().default('0.0.0.0'),
             port: port.default(8090),
-            /** HTTPS with the certificate of `tls` (recommended outside the cluster network). */
-            tls: z.boolean().default(false),
+            /** HTTPS with the certificate of `tls`; by default whenever the bridge has a certificate (`tls.certFile`). */
+            tls: z.boolean().optional(),
             /** How often each pod re-reads the shared revocation list (revocations are also pushed at once). */
             revocationResyncMs: z.number().int().min(100).default(2_000),
           })
@@ -148,7 +173,7 @@ export const configSchema = z
         if (!cfg.auth[key]) ctx.addIssue({ code: 'custom', path: ['auth', key], message: `required when auth.mode is ${cfg.auth.mode}` });
       }
     }
-    const needsCert = cfg.tls.enabled || (cfg.websocket.enabled && cfg.websocket.securePort !== undefined) || (tokenApiEnabled(cfg) && cfg.auth.tokenApi.tls);
+    const needsCert = cfg.tls.enabled || (cfg.websocket.enabled && cfg.websocket.securePort !== undefined) || (tokenApiEnabled(cfg) && cfg.auth.tokenApi.tls === true);
     for (const key of ['certFile', 'keyFile'] as const) {
       if (needsCert && !cfg.tls[key]) {
         ctx.addIssue({ code: 'custom', path: ['tls', key], message: 'required when the TLS, secure WebSocket or HTTPS token API listener is enabled' });
@@ -191,6 +216,11 @@ export type Binding = z.infer<typeof bindingSchema>;
 /** Whether the token API is served: it is on by default wherever tokens are accepted. */
 export function tokenApiEnabled(cfg: Pick<BridgeConfig, 'auth'>): boolean {
   return cfg.auth.tokenApi.enabled && (cfg.auth.mode === 'Token' || cfg.auth.mode === 'SignatureOrToken');
+}
+
+/** Whether the token API speaks HTTPS: as configured, else whenever the bridge has a certificate. */
+export function tokenApiUsesTls(cfg: Pick<BridgeConfig, 'auth' | 'tls'>): boolean {
+  return cfg.auth.tokenApi.tls ?? cfg.tls.certFile !== undefined;
 }
 
 export function redisKeyPrefixOf(cfg: BridgeConfig): string {

@@ -1,6 +1,7 @@
 import type { Aedes } from 'aedes';
 import type { MessageView } from 'rocketmq-client-nodejs';
 import type { BindingTable } from '../mapping/bindings.js';
+import { connectedClient } from '../mqtt/aedes-internals.js';
 import { planDownlink } from '../mapping/downlink.js';
 import { payloadOf } from '../mapping/properties.js';
 import { ROCKETMQ_PUBLISHER, p2pInternalTopic } from '../mapping/topics.js';
@@ -70,5 +71,5 @@ export class DownlinkService {
 }
 
 function isConnected(aedes: Aedes, clientId: string): boolean {
-  return (aedes as unknown as { clients: Record<string, unknown> }).clients[clientId] !== undefined;
+  return connectedClient(aedes, clientId) !== undefined;
 }

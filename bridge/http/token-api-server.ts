@@ -2,7 +2,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { FailureLimiter } from '../auth/failure-limiter.js';
-import { verifyRequest } from '../auth/request-signature.js';
+import type { NonceStore } from '../auth/nonces.js';
+import { REQUEST_MAX_SKEW_SECONDS, verifyRequest } from '../auth/request-signature.js';
 import { handleTokenApi, TOKEN_API_ACTIONS, type TokenApiAction, type TokenApiDeps, type TokenApiResponse } from '../auth/token-api.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
@@ -16,6 +17,8 @@ export interface TokenApiServerOptions {
   /** HTTPS with this certificate when given (the bridge's TLS certificate). */
   tls?: SecureContextOptions;
   deps: TokenApiDeps;
+  /** Nonces seen in the signature window: each signed request is taken once. */
+  nonces: NonceStore;
   limiter: FailureLimiter;
   metrics: BridgeMetrics;
   log: Logger;
@@ -28,6 +31,8 @@ class HttpError extends Error {
 }
 
 const httpError = (status: number, code: string, message: string) => new HttpError({ status, body: { code, message } });
+/** One answer for every refused signature: a different one for an unknown key would tell which key ids exist. */
+const unauthorized = () => httpError(401, 'Unauthorized', 'the request is not signed with a valid access key, a current timestamp and a new nonce');
 
 /**
  * The body, up to MAX_BODY_BYTES. A larger one is answered with 413 once it has been read (and
@@ -108,15 +113,26 @@ async function authorizedCall(action: TokenApiAction, req: IncomingMessage, o: T
   if (o.limiter.blocked(source)) throw httpError(429, 'TooManyRequests', 'too many failed requests from this address; retry in a minute');
   const body = await readBody(req);
   const auth = verifyRequest(req.headers.authorization, { method: 'POST', path: (req.url ?? '').split('?')[0]!, body }, o.deps.secretOf, o.deps.now());
-  if (!auth.ok) {
-    o.limiter.fail(source);
-    o.metrics.authFailures.inc({ reason: `api_${auth.reason}` });
-    o.log.warn({ source, action, reason: auth.reason, detail: auth.detail }, 'token API request refused');
-    throw httpError(401, 'Unauthorized', auth.detail);
+  if (!auth.ok) throw refused(o, source, action, auth.reason, auth.detail);
+  let fresh: boolean;
+  try {
+    // Remembered for twice the window: a timestamp up to the window ahead stays valid that long.
+    fresh = await o.nonces.firstUse(auth.accessKeyId, auth.nonce, 2 * REQUEST_MAX_SKEW_SECONDS);
+  } catch (err) {
+    o.log.warn({ source, action, err: (err as Error).message }, 'token API request refused: its nonce cannot be checked');
+    throw httpError(503, 'ServiceUnavailable', 'the request cannot be checked for replay now; retry');
   }
+  if (!fresh) throw refused(o, source, action, 'replayed_nonce', `nonce ${auth.nonce} of ${auth.accessKeyId} was used before`);
   const response = await handleTokenApi(action, auth.accessKeyId, parseJson(body), o.deps);
   if (response.status === 200 && action !== 'query') {
     o.log.info({ action, accessKeyId: auth.accessKeyId, tokenId: response.body.tokenId, source }, `token ${action === 'apply' ? 'issued' : 'revoked'}`);
   }
   return response;
+}
+
+function refused(o: TokenApiServerOptions, source: string, action: string, reason: string, detail: string): HttpError {
+  o.limiter.fail(source);
+  o.metrics.authFailures.inc({ reason: `api_${reason}` });
+  o.log.warn({ source, action, reason, detail }, 'token API request refused');
+  return unauthorized();
 }

@@ -15,7 +15,17 @@ export type RefusalReason =
   | 'invalid_downlink_message'
   | 'p2p_target_offline'
   | 'session_store_unavailable'
-  | 'not_authorized';
+  | 'not_authorized'
+  | 'control_character'
+  | 'will_not_allowed'
+  | 'too_many_filters'
+  | 'too_many_subscriptions'
+  | 'too_many_connections'
+  | 'too_many_connections_from_source'
+  | 'too_many_qos2_in_flight'
+  | 'delivery_not_allowed'
+  | 'connect_timeout'
+  | 'tls_client_certificate_rejected';
 
 export interface Refusal {
   ok: false;

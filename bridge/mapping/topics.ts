@@ -25,6 +25,18 @@ export function p2pTargetOf(second: string | undefined): string | undefined {
   return target.length > 0 ? target : undefined;
 }
 
+/**
+ * C0 and C1 control characters and DEL: valid UTF-8 that MQTT allows, but a RocketMQ property may
+ * not carry them (the proxy refuses the message), and they have no place in a topic or a log.
+ */
+export function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
+}
+
 export function hasWildcard(topic: string): boolean {
   return topic.includes('+') || topic.includes('#');
 }

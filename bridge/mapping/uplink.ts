@@ -3,7 +3,7 @@ import type { BindingTable } from './bindings.js';
 import { allowsDownlink, allowsUplink } from './bindings.js';
 import { EMPTY_PAYLOAD_PLACEHOLDER, PROP, type Qos } from './properties.js';
 import { refuse, type Refusal } from './refusals.js';
-import { hasWildcard, isInternalTopic, p2pTargetOf, splitTopic } from './topics.js';
+import { hasControlCharacter, hasWildcard, isInternalTopic, p2pTargetOf, splitTopic } from './topics.js';
 
 export interface UplinkLimits {
   maxPayloadBytes: number;
@@ -16,6 +16,8 @@ export interface DevicePublish {
   qos: Qos;
   clientId: string;
   cleanSession: boolean;
+  /** QoS 1 and 2: `<clientId>:<session epoch>:<packet id>`, the same for every send and retransmission of this message. */
+  key?: string;
 }
 
 /** What the bridge sends to RocketMQ for one device PUBLISH. */
@@ -23,6 +25,8 @@ export interface UplinkMessage {
   topic: string;
   body: Buffer;
   properties: Map<string, string>;
+  /** RocketMQ message keys (indexed; applications deduplicate on them). */
+  keys?: string[];
 }
 
 export interface UplinkPlan {
@@ -41,22 +45,43 @@ export function checkPublishTopic(topic: string, limits: UplinkLimits): Refusal 
     return refuse('topic_too_long', `topic is ${topic.length} characters, the limit is ${limits.maxTopicLength}`);
   }
   if (topic.startsWith('$')) return refuse('reserved_topic', `topics starting with $ are reserved: ${topic}`);
+  if (hasControlCharacter(topic)) return refuse('control_character', `topic has a control character: ${JSON.stringify(topic)}`);
   return undefined;
 }
 
-/** Maps a device PUBLISH to the RocketMQ message of the contract, or says why it is refused. */
-export function planUplink(bindings: BindingTable, pub: DevicePublish, limits: UplinkLimits, origin: string): UplinkPlan | Refusal {
-  const bad = checkPublishTopic(pub.topic, limits);
+/** The binding a device may publish `topic` through, or why it may not. */
+export function uplinkBindingOf(bindings: BindingTable, topic: string, limits: UplinkLimits): Binding | Refusal {
+  const bad = checkPublishTopic(topic, limits);
   if (bad) return bad;
-  if (pub.payload.length > limits.maxPayloadBytes) {
-    return refuse('payload_too_large', `payload is ${pub.payload.length} bytes, the limit is ${limits.maxPayloadBytes}`);
-  }
-  const { parent, second } = splitTopic(pub.topic);
+  const { parent } = splitTopic(topic);
   const binding = bindings.forParent(parent);
   if (!binding) return refuse('unbound_topic', `no binding for parent topic "${parent}"`);
   if (!allowsUplink(binding.direction)) {
     return refuse('direction_forbidden', `binding of "${parent}" is ${binding.direction}: devices may not publish`);
   }
+  return binding;
+}
+
+/**
+ * A will is a PUBLISH the bridge makes for the client later, maybe on another pod: checked like
+ * one when the client connects (and its W right by the caller), so what is stored can be sent.
+ */
+export function checkWill(bindings: BindingTable, will: { topic: string; payload: Buffer | string }, limits: UplinkLimits): Refusal | undefined {
+  const binding = uplinkBindingOf(bindings, will.topic, limits);
+  if ('ok' in binding) return binding;
+  const size = typeof will.payload === 'string' ? Buffer.byteLength(will.payload) : will.payload.length;
+  if (size > limits.maxPayloadBytes) return refuse('payload_too_large', `will payload is ${size} bytes, the limit is ${limits.maxPayloadBytes}`);
+  return undefined;
+}
+
+/** Maps a device PUBLISH to the RocketMQ message of the contract, or says why it is refused. */
+export function planUplink(bindings: BindingTable, pub: DevicePublish, limits: UplinkLimits, origin: string): UplinkPlan | Refusal {
+  const binding = uplinkBindingOf(bindings, pub.topic, limits);
+  if ('ok' in binding) return binding;
+  if (pub.payload.length > limits.maxPayloadBytes) {
+    return refuse('payload_too_large', `payload is ${pub.payload.length} bytes, the limit is ${limits.maxPayloadBytes}`);
+  }
+  const { second } = splitTopic(pub.topic);
   const properties = new Map<string, string>([
     [PROP.qos, String(pub.qos)],
     [PROP.cleanSession, String(pub.cleanSession)],
@@ -70,7 +95,7 @@ export function planUplink(bindings: BindingTable, pub: DevicePublish, limits: U
   return {
     ok: true,
     binding,
-    message: { topic: binding.rocketmqTopic, body: empty ? EMPTY_PAYLOAD_PLACEHOLDER : pub.payload, properties },
+    message: { topic: binding.rocketmqTopic, body: empty ? EMPTY_PAYLOAD_PLACEHOLDER : pub.payload, properties, ...(pub.key ? { keys: [pub.key] } : {}) },
     p2pTarget: p2pTargetOf(second),
   };
 }

@@ -1,53 +1,82 @@
 import type { EventEmitter } from 'node:events';
+import type { TLSSocket } from 'node:tls';
 import { Aedes, type Client, type Subscription } from 'aedes';
 import { isOwnP2PInbox } from '../auth/resources.js';
 import type { AuthService } from '../auth/service.js';
+import { TOKEN_RENEWAL_TOPIC } from '../auth/token.js';
 import type { BindingTable } from '../mapping/bindings.js';
-import type { RefusalReason } from '../mapping/refusals.js';
-import { shownTopicOf } from '../mapping/topics.js';
-import { checkSubscribeFilter, type UplinkLimits } from '../mapping/uplink.js';
+import { refuse, type Refusal, type RefusalReason } from '../mapping/refusals.js';
+import { hasControlCharacter, isInternalTopic } from '../mapping/topics.js';
+import { checkSubscribeFilter, checkWill, type UplinkLimits } from '../mapping/uplink.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
-import type { SessionStore } from '../redis/session-store.js';
+import type { Emitter } from '../redis/emitter.js';
 import { RefusedError, type UplinkService } from '../uplink/service.js';
+import { beforeEachPacket, checkAedesInternals, dropClientPublishes, heldFilters, holdDeliveriesUntilConnack, willOf, type ParsedPacket } from './aedes-internals.js';
+import { enforcedKeepalive, limitRefusals, type SubscribeLimits } from './client-limits.js';
+import { forwardVerdict } from './delivery-policy.js';
 import { installP2pInboxes } from './p2p-route.js';
 import { PacketTooLargeError, guardPacketSize } from './packet-guard.js';
+import type { SessionPersistence } from './session-persistence.js';
+
+export interface BrokerLimits extends UplinkLimits, SubscribeLimits {
+  maxClientIdLength: number;
+  maxPacketBytes: number;
+  connectTimeoutMs: number;
+  maxKeepaliveSeconds: number;
+  maxQos2InFlight: number;
+}
 
 export interface BrokerDeps {
   auth: AuthService;
   bindings: () => BindingTable;
   uplink: UplinkService;
-  limits: UplinkLimits & { maxClientIdLength: number; maxPacketBytes: number; connectTimeoutMs: number };
+  limits: BrokerLimits;
   metrics: BridgeMetrics;
   log: Logger;
-  /** Shared sessions and delivery across pods; without it, state lives in this process. */
-  store?: SessionStore;
+  persistence: SessionPersistence;
+  /** Shared delivery across pods; without it, aedes' in-process emitter. */
+  mq?: Emitter;
+  /** Whether the session store answers (a persistent session cannot connect without it); absent: sessions in memory. */
+  storeUp?: () => boolean;
+  /** Told of every connection and disconnection (presence and session expiry in the shared store). */
+  sessions?: { clientConnected(clientId: string, clean: boolean): void; clientDisconnected(clientId: string, clean: boolean): void };
   /** Names this aedes instance among the pods (in Redis and in aedes' $SYS announcements). */
   podId?: string;
+  /** Require the client id to be the subject CN of the client's certificate on TLS listeners. */
+  clientIdFromCertificate: boolean;
 }
 
-/** The embedded MQTT server, configured with the bridge's publish/subscribe policy. */
+/** The embedded MQTT server, configured with the bridge's publish/subscribe/delivery policy. */
 export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
-  const { auth, bindings, uplink, limits, metrics, log, store } = deps;
+  const { auth, bindings, uplink, limits, metrics, log, persistence } = deps;
+  /** Filters of a SUBSCRIBE that a limit refused, marked before aedes authorizes them one by one. */
+  const overLimit = new WeakMap<object, RefusalReason>();
+
   const aedes = await Aedes.createBroker({
     ...(deps.podId ? { id: deps.podId } : {}),
-    ...(store ? { persistence: store.persistence, mq: store.mq } : {}),
+    persistence,
+    ...(deps.mq ? { mq: deps.mq } : {}),
     maxClientsIdLength: limits.maxClientIdLength,
     connectTimeout: limits.connectTimeoutMs,
+    maxInflightInbound: limits.maxQos2InFlight,
+    preConnect: (_client, packet, done) => {
+      // Keep alive 0 would let a dead connection hold its file descriptor and session forever.
+      const keepalive = enforcedKeepalive(packet.keepalive ?? 0, limits.maxKeepaliveSeconds);
+      if (keepalive !== packet.keepalive) {
+        metrics.keepaliveEnforced.inc();
+        packet.keepalive = keepalive;
+      }
+      done(null, true);
+    },
     authenticate: (client, username, password, done) => {
-      // aedes checks the client id length for MQTT 3.1 only; the contract caps it at 64 for all.
-      if (client.id.length > limits.maxClientIdLength) {
-        metrics.refused('client_id_too_long');
-        log.warn({ clientId: client.id.slice(0, 80), limit: limits.maxClientIdLength }, 'CONNECT refused: client id too long');
-        return done(Object.assign(new Error('client id too long'), { returnCode: 2 as const }), false);
+      const refusal = connectRefusal(client);
+      if (refusal) {
+        metrics.refused(refusal.reason);
+        log.warn({ clientId: client.id.slice(0, 80), reason: refusal.reason, detail: refusal.detail }, 'CONNECT refused');
+        return done(Object.assign(new Error(refusal.detail), { returnCode: refusal.code }), false);
       }
-      // A persistent session lives in the store: without it, it could be neither restored nor kept.
-      if (store && !client.clean && !store.up) {
-        metrics.refused('session_store_unavailable');
-        log.warn({ clientId: client.id }, 'CONNECT refused (server unavailable): persistent session while the session store is unreachable');
-        return done(Object.assign(new Error('session store unavailable'), { returnCode: 3 as const }), false);
-      }
-      auth.authenticate(client, username, password, done);
+      auth.authenticate(client, username, password, done, (session) => willRefusal(client, session.rights));
     },
     authorizePublish: (client, packet, done) => {
       if (auth.isRenewal(packet)) return auth.renew(client, packet, done);
@@ -58,44 +87,118 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
       done(new RefusedError({ ok: false, reason: 'not_authorized', detail: denied }));
     },
     authorizeSubscribe: (client, sub, done) => authorizeSubscribe(client, sub, done),
-    // P2P messages travel on the target's internal inbox topic; show the device the real one.
+    // Every delivery (live, queued, restored) is checked against the client's rights and the bindings now.
     // In place: aedes sends a restored session's queued packets without using the returned one,
     // and every packet it passes here is already a copy for this one client.
-    authorizeForward: (_client, packet) => {
-      const shown = shownTopicOf(packet.topic);
-      if (shown !== undefined) packet.topic = shown;
-      return packet;
+    authorizeForward: (client, packet) => {
+      const verdict = forwardVerdict(client.id, packet.topic, auth.accessOf(client), bindings());
+      if (verdict.ok) {
+        packet.topic = verdict.topic;
+        return packet;
+      }
+      metrics.refused('delivery_not_allowed');
+      log.debug({ clientId: client.id, topic: packet.topic, detail: verdict.detail }, 'delivery not allowed; dropped');
+      return null;
     },
   });
 
+  function connectRefusal(client: Client): (Refusal & { code: 2 | 3 | 5 }) | undefined {
+    // aedes checks the client id length for MQTT 3.1 only; the contract caps it at 64 for all.
+    if (client.id.length > limits.maxClientIdLength) return { ...refuse('client_id_too_long', `client id longer than ${limits.maxClientIdLength}`), code: 2 };
+    // The client id becomes a RocketMQ property: RocketMQ refuses control characters in one.
+    if (hasControlCharacter(client.id)) return { ...refuse('control_character', 'the client id has a control character'), code: 2 };
+    // A persistent session lives in the store: without it, it could be neither restored nor kept.
+    if (deps.storeUp && !client.clean && !deps.storeUp()) {
+      return { ...refuse('session_store_unavailable', 'persistent session while the session store is unreachable'), code: 3 };
+    }
+    if (deps.clientIdFromCertificate) {
+      const cn = certificateSubjectOf(client);
+      if (cn !== undefined && cn !== client.id) return { ...refuse('not_authorized', `the client certificate is for ${cn}`), code: 5 };
+    }
+    return undefined;
+  }
+
+  /** The will of a CONNECT, checked like a PUBLISH of the client now: what is stored can be sent later, by any pod. */
+  function willRefusal(client: Client, rights: { canPublish(topic: string): boolean } | undefined): { reason: string; detail: string } | undefined {
+    const will = willOf(client);
+    if (!will) return undefined;
+    const refusal = checkWill(bindings(), will, limits) ?? (rights && !rights.canPublish(will.topic) ? refuse('not_authorized', `no W token covers the will topic ${will.topic}`) : undefined);
+    return refusal && { reason: 'will_not_allowed', detail: `will: ${refusal.detail}` };
+  }
+
   function authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
-    if (isOwnP2PInbox(client.id, sub.topic)) return done(null, sub);
-    const refusal =
-      checkSubscribeFilter(bindings(), sub.topic, limits) ??
-      (auth.canSubscribe(client, sub.topic) ? undefined : ({ ok: false, reason: 'not_authorized', detail: `no R token covers ${sub.topic}` } as const));
-    if (!refusal) return done(null, sub);
-    metrics.refused(refusal.reason);
-    log.warn({ clientId: client.id, filter: sub.topic, reason: refusal.reason, detail: refusal.detail }, 'SUBSCRIBE refused');
+    const refusal = subscribeRefusal(client, sub);
+    if (!refusal) {
+      persistence.grant(sub);
+      return done(null, sub);
+    }
+    // A limit's refusal is logged once per SUBSCRIBE where it was decided.
+    if (!overLimit.has(sub)) {
+      metrics.refused(refusal.reason);
+      log.warn({ clientId: client.id, filter: sub.topic, reason: refusal.reason, detail: refusal.detail }, 'SUBSCRIBE refused');
+    }
+    if (persistence.isRestored(sub)) persistence.forgetRefused(client, sub.topic);
     done(null, null); // SUBACK 0x80 for this filter; the others and the connection stay
   }
 
+  function subscribeRefusal(client: Client, sub: Subscription): Refusal | undefined {
+    if (isOwnP2PInbox(client.id, sub.topic)) return undefined;
+    const limited = overLimit.get(sub);
+    if (limited) return refuse(limited, 'over the limit');
+    return (
+      checkSubscribeFilter(bindings(), sub.topic, limits) ??
+      (auth.canSubscribe(client, sub.topic) ? undefined : refuse('not_authorized', `no R token covers ${sub.topic}`))
+    );
+  }
+
+  /** Marks the filters of a SUBSCRIBE that a limit refuses, before aedes authorizes each one. */
+  function markOverLimit(client: Client, packet: ParsedPacket): void {
+    const subs = packet.subscriptions ?? [];
+    const held = heldFilters(client, (filter) => !isInternalTopic(filter));
+    const refusals = limitRefusals(subs.map((s) => s.topic), (f) => held.has(f), held.size, limits);
+    const counts = new Map<RefusalReason, number>();
+    refusals.forEach((reason, i) => {
+      if (!reason) return;
+      overLimit.set(subs[i]!, reason);
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    });
+    for (const [reason, n] of counts) {
+      metrics.refusals.inc({ reason }, n);
+      log.warn({ clientId: client.id, reason, filters: n, inPacket: subs.length, held: held.size }, 'SUBSCRIBE filters refused by a limit');
+    }
+  }
+
+  let checked = false;
+  const holdDeliveries = holdDeliveriesUntilConnack(aedes);
   const handle = aedes.handle;
   aedes.handle = (conn, req) => {
     const client = handle(conn, req);
+    if (!checked) {
+      checkAedesInternals(aedes, client);
+      checked = true;
+    }
     guardPacketSize(client, limits.maxPacketBytes);
+    holdDeliveries(client);
+    beforeEachPacket(client, (packet) => {
+      if (packet.cmd === 'subscribe') markOverLimit(client, packet);
+    });
     return client;
   };
+  checkAedesInternals(aedes, undefined);
+
+  // An accepted token upload is answered (PUBACK/PUBREC) and goes no further: it carries a token.
+  dropClientPublishes(aedes, (packet) => packet.topic === TOKEN_RENEWAL_TOPIC);
 
   aedes.on('client', (client) => {
     metrics.connections.set(aedes.connectedClients);
-    store?.clientConnected(client.id, client.clean);
+    deps.sessions?.clientConnected(client.id, client.clean);
   });
   installP2pInboxes(aedes, (client, err) => log.error({ clientId: client.id, err: err.message }, 'cannot subscribe the P2P inbox'));
   aedes.on('clientDisconnect', (client) => {
     metrics.connections.set(aedes.connectedClients);
     auth.forget(client);
-    if (client.clean) uplink.forgetClient(client.id);
-    store?.clientDisconnected(client.id, client.clean);
+    uplink.forgetClient(client.id);
+    deps.sessions?.clientDisconnected(client.id, client.clean);
   });
   aedes.on('connackSent', (packet) => metrics.connects.inc({ result: connackResult(packet.returnCode ?? 0) }));
   aedes.on('clientError', (client, err) => onError(client, err));
@@ -118,6 +221,13 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   return aedes;
 }
 
+function certificateSubjectOf(client: Client): string | undefined {
+  const socket = (client.conn as Partial<TLSSocket>).getPeerCertificate ? (client.conn as TLSSocket) : (client.req?.socket as TLSSocket | undefined);
+  if (!socket?.getPeerCertificate) return undefined;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return Array.isArray(cn) ? cn[0] : cn;
+}
+
 function connackResult(code: number): string {
   return ['accepted', 'unacceptable_protocol', 'identifier_rejected', 'server_unavailable', 'bad_credentials', 'not_authorized'][code] ?? `code_${code}`;
 }
@@ -128,6 +238,8 @@ function errorReason(err: Error): RefusalReason | undefined {
   if (/too many levels/.test(err.message)) return 'topic_too_long';
   if (/is not allowed in PUBLISH/.test(err.message)) return 'wildcard_in_topic';
   if (/empty topic/.test(err.message)) return 'empty_topic';
+  if (/maxInflightInbound|awaiting PUBREL/.test(err.message)) return 'too_many_qos2_in_flight';
+  if (/connect did not arrive/.test(err.message)) return 'connect_timeout';
   if (/Invalid protocol|Packet|Malformed|Invalid|Cannot parse|not supported|Not supported|length|header/i.test(err.message)) {
     return 'malformed_packet';
   }
@@ -135,5 +247,5 @@ function errorReason(err: Error): RefusalReason | undefined {
 }
 
 function isRoutine(err: Error): boolean {
-  return /ECONNRESET|EPIPE|keep ?alive|connect did not arrive/i.test(err.message);
+  return /ECONNRESET|EPIPE|keep ?alive/i.test(err.message);
 }

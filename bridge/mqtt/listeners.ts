@@ -3,8 +3,20 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Aedes } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { ConnectionLimiter } from './connection-limiter.js';
+
+/** What every MQTT listener of a pod shares. */
+export interface ListenerContext {
+  aedes: Aedes;
+  limiter: ConnectionLimiter;
+  /** The largest MQTT packet accepted: a WebSocket message is never buffered beyond it. */
+  maxPacketBytes: number;
+  /** A client certificate that was presented but does not verify (`clientAuth: Optional`). */
+  onCertificateRejected: (source: string, reason: string) => void;
+}
 
 type Listening = Server | HttpServer;
 
@@ -19,11 +31,13 @@ function listen<T extends Listening>(server: T, host: string, port: number): Pro
 }
 
 /** MQTT over TCP. */
-export function listenTcp(aedes: Aedes, host: string, port: number): Promise<Server> {
+export function listenTcp(ctx: ListenerContext, host: string, port: number): Promise<Server> {
   const server = createServer((socket) => {
+    if (socket.destroyed) return; // refused by the limiter
     socket.setNoDelay(true);
-    aedes.handle(socket);
+    ctx.aedes.handle(socket);
   });
+  ctx.limiter.guard(server);
   return listen(server, host, port);
 }
 
@@ -33,22 +47,40 @@ function tlsOptions(ctx: SecureContextOptions, clientAuth: ClientAuth): TlsOptio
   return { ...ctx, requestCert: clientAuth !== 'None', rejectUnauthorized: clientAuth === 'Require' };
 }
 
+/**
+ * With `Optional`, Node accepts a certificate that does not verify (it only reports it): a client
+ * that presents one is refused as under `Require`; only a client without any may go on.
+ */
+function acceptsPeerCertificate(socket: TLSSocket, clientAuth: ClientAuth, ctx: ListenerContext): boolean {
+  if (clientAuth !== 'Optional' || socket.authorized) return true;
+  const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+  if (!presented) return true;
+  ctx.onCertificateRejected(socket.remoteAddress ?? 'unknown', String(socket.authorizationError ?? 'not verified'));
+  socket.destroy();
+  return false;
+}
+
 /** MQTT over TLS; `update` swaps the certificate for new connections. */
-export async function listenTls(aedes: Aedes, host: string, port: number, ctx: SecureContextOptions, clientAuth: ClientAuth) {
-  const server = createTlsServer(tlsOptions(ctx, clientAuth), (socket) => {
+export async function listenTls(ctx: ListenerContext, host: string, port: number, secure: SecureContextOptions, clientAuth: ClientAuth) {
+  const server = createTlsServer(tlsOptions(secure, clientAuth), (socket) => {
+    if (!acceptsPeerCertificate(socket, clientAuth, ctx)) return;
     socket.setNoDelay(true);
-    aedes.handle(socket);
+    ctx.aedes.handle(socket);
   });
+  ctx.limiter.guard(server);
   // A failed handshake (wrong CA, expired certificate) is the client's problem, not the server's.
   server.on('tlsClientError', () => undefined);
   await listen(server, host, port);
   return { server, update: (next: SecureContextOptions) => server.setSecureContext(tlsOptions(next, clientAuth)) };
 }
 
-function attachWebSocket(aedes: Aedes, server: HttpServer, path: string): void {
+function attachWebSocket(ctx: ListenerContext, server: HttpServer, path: string): void {
+  const { aedes } = ctx;
   const wss = new WebSocketServer({
     server,
     path,
+    // ws buffers up to 100 MiB of one message by default, before the packet guard sees a byte.
+    maxPayload: ctx.maxPacketBytes,
     // MQTT clients ask for the "mqtt" subprotocol (older ones "mqttv3.1"); answer with it.
     handleProtocols: (protocols) => [...protocols].find((p) => p === 'mqtt' || p === 'mqttv3.1') ?? false,
   });
@@ -61,17 +93,20 @@ function attachWebSocket(aedes: Aedes, server: HttpServer, path: string): void {
 }
 
 /** MQTT over WebSocket at `path` (default /mqtt), for browsers. */
-export function listenWs(aedes: Aedes, host: string, port: number, path: string): Promise<HttpServer> {
+export function listenWs(ctx: ListenerContext, host: string, port: number, path: string): Promise<HttpServer> {
   const server = createHttpServer((_req, res) => res.writeHead(426, { upgrade: 'websocket' }).end('MQTT over WebSocket: connect with ws://\n'));
-  attachWebSocket(aedes, server, path);
+  ctx.limiter.guard(server);
+  attachWebSocket(ctx, server, path);
   return listen(server, host, port);
 }
 
 /** MQTT over secure WebSocket. */
-export async function listenWss(aedes: Aedes, host: string, port: number, path: string, ctx: SecureContextOptions, clientAuth: ClientAuth) {
-  const server = createHttpsServer(tlsOptions(ctx, clientAuth), (_req, res) => res.writeHead(426, { upgrade: 'websocket' }).end());
+export async function listenWss(ctx: ListenerContext, host: string, port: number, path: string, secure: SecureContextOptions, clientAuth: ClientAuth) {
+  const server = createHttpsServer(tlsOptions(secure, clientAuth), (_req, res) => res.writeHead(426, { upgrade: 'websocket' }).end());
+  ctx.limiter.guard(server);
+  server.on('secureConnection', (socket: TLSSocket) => acceptsPeerCertificate(socket, clientAuth, ctx));
   server.on('tlsClientError', () => undefined);
-  attachWebSocket(aedes, server, path);
+  attachWebSocket(ctx, server, path);
   await listen(server, host, port);
   return { server, update: (next: SecureContextOptions) => server.setSecureContext(tlsOptions(next, clientAuth)) };
 }

@@ -1,9 +1,6 @@
 import type { Aedes, AedesPublishPacket, Client, Subscription } from 'aedes';
 import { P2P_ALL_INBOXES, p2pInboxFilter, p2pTargetOfInternal } from '../mapping/topics.js';
-
-interface Emitter {
-  on(topic: string, listener: (packet: AedesPublishPacket, done: () => void) => void): unknown;
-}
+import { connectedClient, emitterOf } from './aedes-internals.js';
 
 /**
  * Gives every client a P2P inbox (`$mqbridge/p2p/<id>/#`) without it having to subscribe.
@@ -16,12 +13,11 @@ interface Emitter {
  * the connect CPU, measured) and, with Redis, a pattern subscription per client.
  */
 export function installP2pInboxes(aedes: Aedes, onError: (client: Client, err: Error) => void): void {
-  const { clients, mq } = aedes as unknown as { clients: Record<string, Client | undefined>; mq: Emitter };
-  mq.on(P2P_ALL_INBOXES, (packet: AedesPublishPacket, done: () => void) => {
+  emitterOf(aedes).on(P2P_ALL_INBOXES, (packet: AedesPublishPacket, done: () => void) => {
     const target = p2pTargetOfInternal(packet.topic);
-    const client = target === undefined ? undefined : clients[target];
+    const client = target === undefined ? undefined : connectedClient(aedes, target);
     if (!client || !client.clean || client.closed) return done();
-    // client.publish delivers as a subscription would: QoS as sent, authorizeForward applied.
+    // client.publish delivers as a subscription would: QoS as sent, authorizeForward (the delivery policy) applied.
     client.publish(packet, done);
   });
   aedes.on('client', (client) => {

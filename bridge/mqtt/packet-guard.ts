@@ -1,10 +1,5 @@
 import type { Client } from 'aedes';
-
-interface ParserInternals {
-  packet: { length: number; cmd?: string };
-  _parseLength(): boolean;
-  emit(event: 'error', err: Error): boolean;
-}
+import { parserOf } from './aedes-internals.js';
 
 export class PacketTooLargeError extends Error {
   constructor(
@@ -22,7 +17,7 @@ export class PacketTooLargeError extends Error {
  * no such option, so the guard wraps the length step of this connection's parser.
  */
 export function guardPacketSize(client: Client, limit: number): void {
-  const parser = (client as unknown as { _parser: ParserInternals })._parser;
+  const parser = parserOf(client);
   const parseLength = parser._parseLength.bind(parser);
   parser._parseLength = function guardedParseLength(): boolean {
     const complete = parseLength();

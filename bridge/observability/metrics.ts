@@ -83,6 +83,13 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly sendDegraded = new Counter({
+    name: 'mqbridge_rocketmq_send_degraded_total',
+    help: 'Uplink sends RocketMQ stored less durably than configured (flush or replica timeout, no replica), by reason; not retried',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly duplicatesSkipped = new Counter({
     name: 'mqbridge_uplink_duplicates_skipped_total',
     help: 'QoS 2 retransmissions (DUP) of messages already stored in RocketMQ, acknowledged without sending again',
@@ -166,6 +173,18 @@ export class BridgeMetrics {
     name: 'mqbridge_session_store_degraded_total',
     help: 'Work done without the session store while it was away, by operation (e.g. delivered on this pod only)',
     labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly offlineQueueDropped = new Counter({
+    name: 'mqbridge_offline_queue_dropped_total',
+    help: 'Messages not kept for an offline persistent session because its queue held mqtt.maxQueuedMessagesPerSession already',
+    registers: [this.registry],
+  });
+
+  readonly keepaliveEnforced = new Counter({
+    name: 'mqbridge_mqtt_keepalive_enforced_total',
+    help: 'CONNECTs asking for no keep alive (0) or one above mqtt.maxKeepaliveSeconds, given the maximum instead',
     registers: [this.registry],
   });
 

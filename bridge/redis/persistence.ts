@@ -3,50 +3,11 @@ import { Readable } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { Backoff, sleep } from '../util/backoff.js';
+export type { ClientRef } from '../mqtt/session-persistence.js';
+import type { AedesPersistence, ClientRef, InnerPersistence, SessionSubscription, StoredPacket, StoredSubscription } from '../mqtt/session-persistence.js';
 import type { RedisClient } from './connection.js';
 
-/** What aedes hands to and gets from its persistence; opaque to us beyond these fields. */
-export interface StoredPacket {
-  topic: string;
-  clientId?: string;
-  [key: string]: unknown;
-}
-export interface ClientRef {
-  id: string;
-}
-interface Sub {
-  clientId: string;
-  topic: string;
-}
-type Async<T = unknown> = Promise<T>;
-
-/** aedes-persistence-redis' async implementation, the methods aedes calls. */
-interface AsyncPersistence {
-  setup(broker: unknown): Async<void>;
-  storeRetained(packet: StoredPacket): Async<void>;
-  createRetainedStream(pattern: string): AsyncIterable<unknown>;
-  createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown>;
-  addSubscriptions(client: ClientRef, subs: unknown[]): Async;
-  removeSubscriptions(client: ClientRef, subs: string[]): Async;
-  subscriptionsByClient(client: ClientRef): Async<unknown[]>;
-  countOffline(): Async;
-  subscriptionsByTopic(topic: string): Async<Sub[]>;
-  cleanSubscriptions(client: ClientRef): Async;
-  outgoingEnqueue(sub: Sub, packet: StoredPacket): Async<void>;
-  outgoingEnqueueCombi(subs: Sub[], packet: StoredPacket): Async<void>;
-  outgoingUpdate(client: ClientRef, packet: StoredPacket): Async<void>;
-  outgoingClearMessageId(client: ClientRef, packet: StoredPacket): Async;
-  outgoingStream(client: ClientRef): AsyncIterable<unknown>;
-  incomingStorePacket(client: ClientRef, packet: StoredPacket): Async<void>;
-  incomingGetPacket(client: ClientRef, packet: StoredPacket): Async;
-  incomingDelPacket(client: ClientRef, packet: StoredPacket): Async<void>;
-  putWill(client: ClientRef, packet: StoredPacket): Async<void>;
-  getWill(client: ClientRef): Async;
-  delWill(client: ClientRef): Async;
-  streamWill(brokers: unknown): AsyncIterable<unknown>;
-  getClientList(topic: string): Iterable<string>;
-  destroy(): Async<void>;
-}
+type AsyncPersistence = AedesPersistence;
 
 const require = createRequire(import.meta.url);
 const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (options: object) => AsyncPersistence;
@@ -75,9 +36,10 @@ export interface PersistenceOptions {
  * - a device's message that cannot be queued for offline sessions is still delivered online
  *   (its PUBACK is already out);
  * - everything a persistent session needs fails, and aedes disconnects that client.
- * `cleanIncoming` is deliberately absent: aedes looks for it and the Redis store has none.
+ * The rules that keep sessions apart (which subscriptions are stored, QoS 2 records, queue
+ * bounds) are bridge/mqtt/session-persistence.ts', over this store as over the memory one.
  */
-export class GuardedPersistence {
+export class GuardedPersistence implements InnerPersistence {
   private readonly inner: AsyncPersistence;
   private readonly stopping = new AbortController();
   /** `clientId \n messageId` → queued packet key, for the QoS 1 messages this pod delivered. */
@@ -119,7 +81,18 @@ export class GuardedPersistence {
     }
   }
 
-  async outgoingEnqueueCombi(subs: Sub[], packet: StoredPacket): Promise<void> {
+  /** LLEN of each queue; pipelined on a single node, one command per key on a Cluster (keys of several slots). */
+  async queueDepths(clientIds: readonly string[]): Promise<number[]> {
+    const keys = clientIds.map((id) => `outgoing:${encodeURIComponent(id)}`);
+    if (this.options.cluster) return Promise.all(keys.map((k) => this.options.db.llen(k)));
+    const results = await this.options.db.pipeline(keys.map((k) => ['llen', k])).exec();
+    return (results ?? []).map(([err, n]) => {
+      if (err) throw err;
+      return Number(n);
+    });
+  }
+
+  async outgoingEnqueueCombi(subs: SessionSubscription[], packet: StoredPacket): Promise<void> {
     if (!subs || subs.length === 0) return;
     try {
       await this.inner.outgoingEnqueueCombi(subs, packet);
@@ -134,7 +107,7 @@ export class GuardedPersistence {
     return this.inner.cleanSubscriptions(client);
   }
 
-  outgoingEnqueue(sub: Sub, packet: StoredPacket): Promise<void> {
+  outgoingEnqueue(sub: SessionSubscription, packet: StoredPacket): Promise<void> {
     return this.outgoingEnqueueCombi([sub], packet);
   }
 
@@ -142,7 +115,7 @@ export class GuardedPersistence {
    * aedes calls it as `delWill(client).finally(...)`: a rejection would go unhandled. The library
    * also sends some will commands without waiting for them: while Redis is away, none are sent.
    */
-  async delWill(client: ClientRef): Promise<unknown> {
+  async delWill(client: ClientRef & { brokerId?: string }): Promise<unknown> {
     if (!this.reachable) return null;
     try {
       return await this.inner.delWill(client);
@@ -167,7 +140,7 @@ export class GuardedPersistence {
   async storeRetained(_packet: StoredPacket): Promise<void> {}
   createRetainedStream = (_pattern: string) => Readable.from([]);
   createRetainedStreamCombi = (_patterns: string[]) => Readable.from([]);
-  addSubscriptions = (client: ClientRef, subs: unknown[]) => this.inner.addSubscriptions(client, subs);
+  addSubscriptions = (client: ClientRef, subs: StoredSubscription[]) => this.inner.addSubscriptions(client, subs);
   removeSubscriptions = (client: ClientRef, subs: string[]) => this.inner.removeSubscriptions(client, subs);
   subscriptionsByClient = (client: ClientRef) => this.inner.subscriptionsByClient(client);
   countOffline = () => this.inner.countOffline();

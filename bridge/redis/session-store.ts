@@ -4,7 +4,10 @@ import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { openRedis, redisUrlOf, type RedisClient } from './connection.js';
 import { createRedisEmitter, type Emitter, type EmittedPacket } from './emitter.js';
+import { RedisIncomingRecords } from './incoming-records.js';
+import { RedisNonces } from './nonces.js';
 import { GuardedPersistence } from './persistence.js';
+import { RedisSessionClaims } from './session-claims.js';
 import { Presence } from './presence.js';
 import { SessionExpiry } from './session-expiry.js';
 import { StoreHealth } from './store-health.js';
@@ -12,14 +15,21 @@ import { StoreHealth } from './store-health.js';
 /** Pending presence and expiry writes get this long to finish when the pod stops. */
 const CLOSE_WAIT_MS = 3_000;
 
+/** A claim of a persistent session outlives the session's expiry a little: the sweep ends it first. */
+const CLAIM_TTL_MARGIN_SECONDS = 3600;
+
 /**
  * The state all pods of a bridge share, in Redis: aedes' persistence (sessions, subscriptions,
- * offline queues) and emitter (every publish reaches every pod), the presence of client ids,
- * and the expiry of offline persistent sessions. Pods keep nothing they cannot lose.
+ * offline queues) and emitter (every publish reaches every pod), QoS 2 records, who holds each
+ * client id's session, the presence of client ids, and the expiry of offline persistent
+ * sessions. Pods keep nothing they cannot lose.
  */
 export class SessionStore {
   readonly persistence: GuardedPersistence;
   readonly mq: Emitter;
+  readonly incoming: RedisIncomingRecords;
+  readonly claims: RedisSessionClaims;
+  readonly nonces: RedisNonces;
   private readonly connections: Record<'db' | 'pub' | 'sub', RedisClient>;
   private readonly health: StoreHealth;
   private readonly presence: Presence;
@@ -58,10 +68,17 @@ export class SessionStore {
       onLocalOnly: () => metrics.sessionStoreDegraded.inc({ operation: 'delivered_on_this_pod_only' }),
     });
     this.presence = new Presence(db, podId, metrics, log);
+    this.nonces = new RedisNonces(db);
+    this.incoming = new RedisIncomingRecords(db, cfg.mqtt.maxQos2InFlight, sessionExpirySeconds);
+    this.claims = new RedisSessionClaims(db, cfg.auth.sessionTakeover, sessionExpirySeconds + CLAIM_TTL_MARGIN_SECONDS, (id) => this.isOnline(id));
     this.expiry = new SessionExpiry({
       db,
       presence: this.presence,
-      cleanSession: (client) => this.persistence.endSession(client),
+      cleanSession: async (client) => {
+        await this.persistence.endSession(client);
+        await this.incoming.clear(client.id);
+        await this.claims.ended(client.id);
+      },
       expirySeconds: sessionExpirySeconds,
       sweepMs: cfg.sessionStore.expirySweepMs,
       metrics,
@@ -77,6 +94,7 @@ export class SessionStore {
     }
     this.presence.start();
     this.expiry.start();
+    this.claims.start();
   }
 
   get up(): boolean {
@@ -93,17 +111,6 @@ export class SessionStore {
     if (!clean) this.track(this.expiry.touch(clientId, true));
   }
 
-  /**
-   * Whether a QoS 2 PUBLISH of this session is in flight (stored, PUBREL not yet seen): aedes keeps
-   * that record in Redis once the message was accepted, whichever pod took it. No answer: no.
-   */
-  async qos2InFlight(clientId: string, messageId: number): Promise<boolean> {
-    return this.persistence.incomingGetPacket({ id: clientId }, { topic: '', messageId }).then(
-      () => true,
-      () => false,
-    );
-  }
-
   /** Whether a client id is connected to any live pod; throws while Redis does not answer. */
   async isOnline(clientId: string): Promise<boolean> {
     return (await this.presence.podOf(clientId)) !== undefined;
@@ -112,6 +119,7 @@ export class SessionStore {
   /** After aedes closed (its emitter is closed with it): finish our writes, then let go of Redis. */
   async close(): Promise<void> {
     this.persistence.abort();
+    this.claims.stop();
     await this.expiry.stop();
     await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
     await this.presence.stop();

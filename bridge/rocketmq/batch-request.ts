@@ -38,7 +38,7 @@ export class BatchRequests {
     const queue = this.pickQueue(topic, await client.getRouteData(topic));
     const request = new services.SendMessageRequest();
     for (const m of messages) {
-      const publishing = new PublishingMessage({ topic, body: m.body, properties: m.properties }, { maxBodySizeBytes: MAX_BODY_BYTES } as never, false);
+      const publishing = new PublishingMessage({ topic, body: m.body, properties: m.properties, ...(m.keys ? { keys: m.keys } : {}) }, { maxBodySizeBytes: MAX_BODY_BYTES } as never, false);
       request.addMessages(publishing.toProtobuf(client.namespace, queue));
     }
     const response = await client.rpcClientManager.sendMessage(queue.broker.endpoints, request, client.requestTimeout);

@@ -4,7 +4,7 @@ import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { BatchRequests } from './batch-request.js';
-import { errorMessage } from './errors.js';
+import { errorMessage, isPermanent } from './errors.js';
 import type { RocketmqHealth } from './health.js';
 import { SendBatcher, type BatchLimits } from './send-batcher.js';
 
@@ -45,7 +45,8 @@ export class RocketmqProducer {
   private async startWithRetry(): Promise<void> {
     const backoff = new Backoff(200, 10_000);
     while (!this.stopping.signal.aborted) {
-      const candidate = new Producer({ ...this.options, maxAttempts: 2 });
+      // One attempt per send: the uplink retries with backoff, and knows which answers mean "stored".
+      const candidate = new Producer({ ...this.options, maxAttempts: 1 });
       try {
         await candidate.startup();
         this.producer = candidate;
@@ -78,6 +79,7 @@ export class RocketmqProducer {
           topic: message.topic,
           body: message.body,
           properties: message.properties,
+          ...(message.keys ? { keys: message.keys } : {}),
           ...(isFifo && messageGroup ? { messageGroup } : {}),
         });
       }
@@ -98,6 +100,7 @@ export class RocketmqProducer {
       (m) => m.body.length + propertiesBytes(m.properties),
       this.batchLimits,
       (size) => this.metrics.sendBatchMessages.observe(size),
+      isPermanent,
     );
   }
 

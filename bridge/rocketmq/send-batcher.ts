@@ -33,6 +33,8 @@ export class SendBatcher<M> {
     private readonly sizeOf: (message: M) => number,
     private readonly limits: BatchLimits,
     private readonly onBatch: (size: number) => void = () => undefined,
+    /** A batch refused for good is sent again message by message, so that only the bad message fails. */
+    private readonly isPermanent: (err: unknown) => boolean = () => false,
   ) {}
 
   send(key: string, message: M): Promise<void> {
@@ -74,7 +76,19 @@ export class SendBatcher<M> {
       await this.sendBatch(key, batch.map((p) => p.message));
       for (const p of batch) p.resolve();
     } catch (err) {
+      if (batch.length > 1 && this.isPermanent(err)) return this.oneByOne(key, batch);
       for (const p of batch) p.reject(err);
     }
+  }
+
+  private async oneByOne(key: string, batch: Pending<M>[]): Promise<void> {
+    await Promise.all(
+      batch.map((p) =>
+        this.sendBatch(key, [p.message]).then(
+          () => p.resolve(),
+          (err: unknown) => p.reject(err),
+        ),
+      ),
+    );
   }
 }

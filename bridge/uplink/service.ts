@@ -6,11 +6,11 @@ import { p2pInternalTopic } from '../mapping/topics.js';
 import { planUplink, type UplinkLimits, type UplinkPlan } from '../mapping/uplink.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
-import { errorMessage, isPermanent } from '../rocketmq/errors.js';
+import { errorMessage, isPermanent, storedDespite } from '../rocketmq/errors.js';
 import type { RocketmqProducer } from '../rocketmq/producer.js';
 import { Backoff, sleep } from '../util/backoff.js';
-import { PerClientQueue } from './client-queue.js';
-import { Qos2Ids } from './qos2-ids.js';
+import { PerClientQueue } from '../util/client-queue.js';
+import { Qos2Flows } from './qos2-flows.js';
 
 /** An error that aedes turns into a disconnect; MQTT 3.1.1 has no negative PUBACK. */
 export class RefusedError extends Error {
@@ -29,10 +29,15 @@ export interface UplinkDeps {
   metrics: BridgeMetrics;
   log: Logger;
   /**
-   * With a shared session store: whether another pod already stored this QoS 2 PUBLISH (the
-   * session's in-flight record), for a DUP that arrives after the device moved pods.
+   * The session's QoS 2 records (memory or Redis): one exists from the PUBREC of a stored
+   * PUBLISH to its PUBREL, whichever pod or connection took it. A DUP on a later connection is a
+   * duplicate if its record exists; a new PUBLISH with the id ends an earlier, unfinished flow.
    */
-  storedElsewhere?: (clientId: string, messageId: number) => Promise<boolean>;
+  qos2Records: { has(clientId: string, messageId: number): Promise<boolean>; delete(clientId: string, messageId: number): Promise<void> };
+  /** The epoch of the client's session, for the RocketMQ key of its QoS 1/2 messages. */
+  sessionEpochOf: (client: Client) => string | undefined;
+  /** QoS 2 flows of one client kept in memory at most (mqtt.maxQos2InFlight). */
+  maxQos2InFlight: number;
 }
 
 /**
@@ -44,9 +49,11 @@ export interface UplinkDeps {
  */
 export class UplinkService {
   private readonly queue = new PerClientQueue();
-  private readonly qos2 = new Qos2Ids();
+  private readonly qos2: Qos2Flows;
 
-  constructor(private readonly deps: UplinkDeps) {}
+  constructor(private readonly deps: UplinkDeps) {
+    this.qos2 = new Qos2Flows(deps.maxQos2InFlight);
+  }
 
   get inFlight(): number {
     return this.queue.active;
@@ -58,9 +65,11 @@ export class UplinkService {
 
   authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
     const clientId = client?.id ?? (packet as { clientId?: string }).clientId ?? '';
+    const epoch = client ? this.deps.sessionEpochOf(client) : undefined;
+    const key = packet.qos > 0 && epoch !== undefined ? `${clientId}:${epoch}:${packet.messageId}` : undefined;
     const plan = planUplink(
       this.deps.bindings(),
-      { topic: packet.topic, payload: toBuffer(packet.payload), qos: packet.qos as Qos, clientId, cleanSession: client?.clean ?? true },
+      { topic: packet.topic, payload: toBuffer(packet.payload), qos: packet.qos as Qos, clientId, cleanSession: client?.clean ?? true, ...(key ? { key } : {}) },
       this.deps.limits,
       this.deps.origin,
     );
@@ -83,15 +92,26 @@ export class UplinkService {
 
   /** Exactly once for QoS 2: a DUP of a PUBLISH already stored is acknowledged, not sent again. */
   private async storeOnce(plan: UplinkPlan, clientId: string, client: Client | null, qos2Id: number | undefined, dup: boolean): Promise<void> {
-    if (qos2Id !== undefined && dup && (this.qos2.has(clientId, qos2Id) || (await this.deps.storedElsewhere?.(clientId, qos2Id)))) {
+    if (qos2Id === undefined) return this.store(plan, clientId, client);
+    if (dup && (this.qos2.isStored(clientId, qos2Id) || (await this.deps.qos2Records.has(clientId, qos2Id).catch(() => false)))) {
       this.deps.metrics.duplicatesSkipped.inc();
       return;
     }
+    this.qos2.begin(clientId, qos2Id);
+    // MQTT 3.1.1 sets DUP on every retransmission: a PUBLISH without it is a new message, so a
+    // record left by an earlier flow with this id (a client that lost its state) must not make
+    // this one, or its retransmission, look like a duplicate.
+    if (!dup) await this.deps.qos2Records.delete(clientId, qos2Id).catch(() => undefined);
     await this.store(plan, clientId, client);
-    if (qos2Id !== undefined) this.qos2.stored(clientId, qos2Id);
+    this.qos2.stored(clientId, qos2Id);
   }
 
-  /** The client's clean session ended. */
+  /** PUBREL of a QoS 2 flow. */
+  released(clientId: string, messageId: number): void {
+    this.qos2.released(clientId, messageId);
+  }
+
+  /** The client's connection ended. */
   forgetClient(clientId: string): void {
     this.qos2.forget(clientId);
   }
@@ -105,6 +125,12 @@ export class UplinkService {
         await producer.send(plan.message, clientId);
         return;
       } catch (err) {
+        const degraded = storedDespite(err);
+        if (degraded) {
+          metrics.sendDegraded.inc({ reason: degraded });
+          log.warn({ clientId, topic: plan.message.topic, reason: degraded, err: errorMessage(err) }, 'RocketMQ stored the message less durably than configured; not sent again');
+          return;
+        }
         if (isPermanent(err)) {
           throw new RefusedError(this.refused({ ok: false, reason: 'rocketmq_rejected', detail: errorMessage(err) }, clientId, plan.message.topic));
         }

@@ -185,10 +185,14 @@ describe('Token mode', () => {
   });
 });
 
-test('failed logins are counted per reason, rate-limited per source, and never logged with a secret', async () => {
+test('failed logins are counted per reason, rate-limited per source (valid logins still pass), and never logged with a secret', async () => {
   const limited = await authBridge(GROUPS.bridgeMtls, { maxFailuresPerMinute: 3 });
   for (let i = 0; i < 3; i++) await connectError({ ...signed(`GID_dev@@@bf${i}`), password: `guess-${i}` }, limited);
-  expect(await connectError(signed('GID_dev@@@bf-real'), limited)).toMatch(/Not authorized/);
+  // The source is over its budget: its next failing login is refused as rate-limited...
+  expect(await connectError({ ...signed('GID_dev@@@bf3'), password: 'guess-3' }, limited)).toMatch(/Not authorized/);
+  // ...but a device with valid credentials behind the same address (a NAT) still connects.
+  const behindTheSameNat = await Device.connect(limited.mqttPort, signed('GID_dev@@@bf-real'));
+  await behindTheSameNat.end();
   expect(await metricValue(limited, 'mqbridge_auth_failures_total', { reason: 'rate_limited' })).toBe(1);
   expect(await metricValue(limited, 'mqbridge_auth_failures_total', { reason: 'bad_signature' })).toBe(3);
   await limited.stop();

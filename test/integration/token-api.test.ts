@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { IClientOptions } from 'mqtt';
-import { authorizationHeader } from '../../bridge/auth/request-signature.js';
+import { authorizationHeader, newNonce } from '../../bridge/auth/request-signature.js';
 import { Bridge } from '../../bridge/bridge.js';
 import { metricValue, testConfig, testLogger } from './support/bridge.js';
 import { GROUPS, REDIS_URL, ROCKETMQ_ENDPOINT, TOPICS, uniqueId, waitFor } from './support/env.js';
@@ -148,7 +148,7 @@ test('the API refuses unsigned, badly signed, oversized and misrouted requests, 
   const port = a.tokenApiPort;
   const body = JSON.stringify({ instanceId: INSTANCE, resources: ['tok/#'], actions: 'R', ttlSeconds: 600 });
   const signed = (secret: string, path = '/api/v1/token/apply', text = body) =>
-    authorizationHeader('AK_ONE', secret, { method: 'POST', path, body: text, timestamp: Math.floor(Date.now() / 1000) });
+    authorizationHeader('AK_ONE', secret, { method: 'POST', path, body: text, timestamp: Math.floor(Date.now() / 1000), nonce: newNonce() });
   const before = await metricValue(a, 'mqbridge_auth_failures_total', { reason: 'api_bad_signature' });
 
   expect(await post(port, '/api/v1/token/apply', body)).toMatchObject({ status: 401, body: { code: 'Unauthorized' } });
@@ -165,6 +165,41 @@ test('the API refuses unsigned, badly signed, oversized and misrouted requests, 
   // Nothing secret in what a refused caller or the logs get to see.
   const logs = JSON.stringify(b.logs);
   for (const secret of Object.values(SECRETS)) expect(logs).not.toContain(secret);
+});
+
+test('a signed request is taken once, on any pod: a replay is refused, and no refusal tells which key ids exist', async () => {
+  const body = JSON.stringify({ instanceId: INSTANCE, resources: ['tok/#'], actions: 'R', ttlSeconds: 600 });
+  const path = '/api/v1/token/apply';
+  const header = (ak: string, secret: string) => authorizationHeader(ak, secret, { method: 'POST', path, body, timestamp: Math.floor(Date.now() / 1000), nonce: newNonce() });
+  const captured = header('AK_ONE', SECRETS.AK_ONE);
+  const before = await metricValue(a, 'mqbridge_auth_failures_total', { reason: 'api_replayed_nonce' });
+  expect(await post(a.tokenApiPort, path, body, { authorization: captured })).toMatchObject({ status: 200 });
+  const replayedHere = await post(a.tokenApiPort, path, body, { authorization: captured });
+  const replayedThere = await post(b.tokenApiPort, path, body, { authorization: captured });
+  expect([replayedHere.status, replayedThere.status]).toEqual([401, 401]);
+  expect((await metricValue(a, 'mqbridge_auth_failures_total', { reason: 'api_replayed_nonce' })) - before).toBe(1);
+  // An unknown key, a wrong secret and a replay get the same answer.
+  const unknownKey = await post(a.tokenApiPort, path, body, { authorization: header('AK_NOBODY', 'x') });
+  const wrongSecret = await post(a.tokenApiPort, path, body, { authorization: header('AK_ONE', 'guess') });
+  expect(unknownKey).toEqual(replayedHere);
+  expect(wrongSecret).toEqual(replayedHere);
+});
+
+test('a token applied for a client id works for that id only, at CONNECT and on renewal', async () => {
+  const bound = await cli(a.tokenApiPort, ['apply', '--resource', 'tok/#', '--actions', 'RW', '--ttl', '600', '--client-id', 'GID_tok@@@bound-1']);
+  const group = await cli(a.tokenApiPort, ['apply', '--resource', 'tok/#', '--actions', 'RW', '--ttl', '600', '--client-id', 'GID_tok@@@line-*']);
+  expect(JSON.parse(await cli(b.tokenApiPort, ['query', bound]))).toMatchObject({ status: 'Valid', clientId: 'GID_tok@@@bound-1' });
+  const device = await Device.connect(b.mqttPort, tokenLogin('GID_tok@@@bound-1', bound));
+  expect(await refusal(b.mqttPort, tokenLogin('GID_tok@@@bound-2', bound))).toMatch(/Not authorized/);
+  const lineDevice = await Device.connect(a.mqttPort, tokenLogin('GID_tok@@@line-7', group));
+  expect(await refusal(a.mqttPort, tokenLogin('GID_tok@@@other-7', group))).toMatch(/Not authorized/);
+  await lineDevice.end();
+  await expect(cli(a.tokenApiPort, ['apply', '--resource', 'tok/#', '--actions', 'R', '--ttl', '600', '--client-id', 'GID_tok@@@a*b'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/InvalidParameter/) });
+  // A renewal with a token bound to another client id is refused: the client is disconnected.
+  const closed = device.waitClosed(10_000);
+  device.client.publish('$SYS/uploadToken', JSON.stringify({ token: group, type: 'RW' }), { qos: 1 });
+  await closed;
+  expect(await metricValue(a, 'mqbridge_auth_failures_total', { reason: 'token_client_id_mismatch' })).toBeGreaterThanOrEqual(1);
 });
 
 test('with Redis away, revoking fails with 503 and pods keep the ids they know; afterwards it works again', async () => {

@@ -3,16 +3,16 @@ import { authorizationHeader, requestSignature, verifyRequest, REQUEST_MAX_SKEW_
 /**
  * Computed independently with OpenSSL 3.0:
  *   h=$(printf '%s' "$body" | openssl dgst -sha256 -r | cut -d' ' -f1)
- *   printf 'POST\n%s\n%s\n%s' "$path" "$ts" "$h" | openssl dgst -sha256 -hmac "$secret" -binary | base64
+ *   printf 'POST\n%s\n%s\n%s\n%s' "$path" "$ts" "$nonce" "$h" | openssl dgst -sha256 -hmac "$secret" -binary | base64
  */
-const VECTORS: [secret: string, path: string, timestamp: number, body: string, signature: string][] = [
-  ['secret-one', '/api/v1/token/query', 1764000000, '{"instanceId":"i-1","token":"x"}', 'NdLuA/kohFKoI32n9GhCOJ2gQv7Mu4S0Us36QeLth1k='],
-  ['s', '/api/v1/token/apply', 1700000000, '', 'UtUvNJVFdhRpdn9fjg3ED/pyjLjuqfEuXl7E1y6yrx4='],
+const VECTORS: [secret: string, path: string, timestamp: number, nonce: string, body: string, signature: string][] = [
+  ['secret-one', '/api/v1/token/query', 1764000000, '0123456789abcdefXYZ_-', '{"instanceId":"i-1","token":"x"}', 'mUjaKvigoOrrQ0QLFhh5zWSwT9ImOEoDIy/oxYZzq7E='],
+  ['s', '/api/v1/token/apply', 1700000000, 'nonce-nonce-nonce-1', '', '2Aw+qjaquvKDNolWZ0dDzwKlU+5jr84dEN49Oh9kcBY='],
 ];
 
-test.each(VECTORS)('HMAC-SHA256 request signature with %j for %s', (secret, path, timestamp, body, signature) => {
-  expect(requestSignature(secret, { method: 'post', path, body, timestamp })).toBe(signature);
-  expect(requestSignature(secret, { method: 'POST', path, body: Buffer.from(body), timestamp })).toBe(signature);
+test.each(VECTORS)('HMAC-SHA256 request signature with %j for %s', (secret, path, timestamp, nonce, body, signature) => {
+  expect(requestSignature(secret, { method: 'post', path, body, timestamp, nonce })).toBe(signature);
+  expect(requestSignature(secret, { method: 'POST', path, body: Buffer.from(body), timestamp, nonce })).toBe(signature);
 });
 
 describe('verifyRequest', () => {
@@ -20,11 +20,12 @@ describe('verifyRequest', () => {
   const secrets: Record<string, string> = { AK_ONE: 'secret-one' };
   const secretOf = (ak: string) => secrets[ak];
   const request = { method: 'POST', path: '/api/v1/token/query', body: '{"instanceId":"i-1","token":"x"}' };
-  const header = (o: { ak?: string; secret?: string; ts?: number } = {}) =>
-    authorizationHeader(o.ak ?? 'AK_ONE', o.secret ?? 'secret-one', { ...request, timestamp: o.ts ?? now });
+  const nonce = 'n0nce-of-this-request';
+  const header = (o: { ak?: string; secret?: string; ts?: number; nonce?: string } = {}) =>
+    authorizationHeader(o.ak ?? 'AK_ONE', o.secret ?? 'secret-one', { ...request, timestamp: o.ts ?? now, nonce: o.nonce ?? nonce });
 
-  test('accepts a signed request and names its access key', () => {
-    expect(verifyRequest(header(), request, secretOf, now)).toEqual({ ok: true, accessKeyId: 'AK_ONE' });
+  test('accepts a signed request and names its access key and nonce', () => {
+    expect(verifyRequest(header(), request, secretOf, now)).toEqual({ ok: true, accessKeyId: 'AK_ONE', nonce });
   });
 
   test.each([
@@ -39,6 +40,10 @@ describe('verifyRequest', () => {
     ['an empty header', '', request, 'missing_authorization'],
     ['another scheme', 'Bearer abc', request, 'malformed_authorization'],
     ['a missing signature', `MQBRIDGE-HMAC-SHA256 Credential=AK_ONE, Timestamp=${now}`, request, 'malformed_authorization'],
+    ['no nonce (a request signed the old way)', header().replace(/ Nonce=[^,]+,/, ''), request, 'malformed_authorization'],
+    ['a nonce too short', header({ nonce: 'short' }), request, 'malformed_authorization'],
+    ['a nonce with other characters', header({ nonce: 'nonce with spaces in it' }), request, 'malformed_authorization'],
+    ['a nonce other than the signed one', header().replace(nonce, 'another-nonce-of-mine'), request, 'bad_signature'],
     ['a short signature', `MQBRIDGE-HMAC-SHA256 Credential=AK_ONE, Timestamp=${now}, Signature=abc=`, request, 'malformed_authorization'],
     ['a bad access key id', header().replace('AK_ONE', 'AK|ONE'), request, 'malformed_authorization'],
     ['a non-numeric timestamp', header().replace(String(now), 'soon'), request, 'malformed_authorization'],

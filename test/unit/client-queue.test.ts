@@ -1,4 +1,4 @@
-import { PerClientQueue } from '../../bridge/uplink/client-queue.js';
+import { PerClientQueue } from '../../bridge/util/client-queue.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

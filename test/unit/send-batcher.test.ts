@@ -92,3 +92,21 @@ describe('send batcher', () => {
     ]);
   });
 });
+
+test('a batch refused for good is sent again message by message: only the bad message fails', async () => {
+  class Permanent extends Error {}
+  const sent: string[][] = [];
+  const batcher = new SendBatcher<string>(
+    async (_key, messages) => {
+      sent.push(messages);
+      if (messages.some((m) => m.includes('\u0001'))) throw new Permanent('the value of property cannot contain control character');
+    },
+    (m) => m.length,
+    { maxInFlight: 1, maxMessages: 10, maxBytes: 1000 },
+    () => undefined,
+    (err) => err instanceof Permanent,
+  );
+  const outcomes = await Promise.all(['first', 'a', 'bad\u0001', 'b'].map((m) => batcher.send('T', m).then(() => 'ok', (err: Error) => err.message)));
+  expect(outcomes).toEqual(['ok', 'ok', 'the value of property cannot contain control character', 'ok']);
+  expect(sent).toEqual([['first'], ['a', 'bad\u0001', 'b'], ['a'], ['bad\u0001'], ['b']]);
+});

@@ -8,6 +8,8 @@ export interface PodsSpec {
   name: string;
   group: string;
   binding: { mqttParentTopic: string; rocketmqTopic: string };
+  /** More bindings beside `binding`. */
+  moreBindings?: unknown[];
   /** Extra settings for every pod. */
   overrides?: Parameters<typeof testConfig>[1];
 }
@@ -26,7 +28,7 @@ export function podConfig(spec: PodsSpec, ports: { mqtt?: number; http?: number 
     http: { ...overrides.http, ...(ports.http ? { port: ports.http } : {}) },
     rocketmq: { invisibleDurationMs: 10_000, ...overrides.rocketmq },
     sessionStore: { redis: { url: REDIS_URL, cluster: false, keyPrefix: `it:${spec.name}:` }, ...overrides.sessionStore },
-    bindings: [spec.binding],
+    bindings: [spec.binding, ...(spec.moreBindings ?? [])],
   });
 }
 

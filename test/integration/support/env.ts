@@ -12,6 +12,7 @@ export const TOPICS = {
   cluster: 'IT_CLUSTER',
   clusterFault: 'IT_CLUSTER_FAULT',
   clusterRoll: 'IT_CLUSTER_ROLL',
+  isolation: 'IT_ISOLATION',
 } as const;
 
 /**
@@ -43,6 +44,10 @@ export const GROUPS = {
   bridgeClusterFault: 'IT_BRIDGE_CLUSTER_FAULT',
   appClusterRoll: 'IT_APP_CLUSTER_ROLL',
   bridgeClusterRoll: 'IT_BRIDGE_CLUSTER_ROLL',
+  bridgeIsolation: 'IT_BRIDGE_ISOLATION',
+  bridgeIsolationCluster: 'IT_BRIDGE_ISOLATION_CLUSTER',
+  bridgeSubscribe: 'IT_BRIDGE_SUBSCRIBE',
+  bridgeSubscribeCluster: 'IT_BRIDGE_SUBSCRIBE_CLUSTER',
 } as const;
 
 /** The Redis started by test/env/redis.sh: the session store and token revocation list shared by several bridges. */

@@ -42,6 +42,18 @@ export class Device {
     }
   }
 
+  /** One SUBSCRIBE with every filter; resolves with the SUBACK's return codes, in order. */
+  async subscribeMany(filters: string[], qos: 0 | 1 | 2 = 1): Promise<number[]> {
+    const request = Object.fromEntries(filters.map((f) => [f, { qos }]));
+    try {
+      return (await this.client.subscribeAsync(request)).map((g) => g.qos);
+    } catch (err) {
+      const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
+      if (granted) return granted;
+      throw err;
+    }
+  }
+
   publish(topic: string, payload: Buffer | string, qos: 0 | 1 | 2 = 1): Promise<unknown> {
     return this.client.publishAsync(topic, payload, { qos });
   }

@@ -1,7 +1,8 @@
 /**
- * Runs the asynchronous uplink step of one client's PUBLISHes one after another. aedes
- * authorizes the packets of one socket read concurrently, but the contract promises each
- * device's upstream order, so a client's sends must not overtake each other.
+ * Runs the asynchronous steps of one client one after another, clients in parallel. The uplink
+ * uses it for a device's sends (aedes authorizes the packets of one socket read concurrently,
+ * but the contract promises each device's upstream order); the session persistence for a
+ * client's subscription changes.
  */
 export class PerClientQueue {
   private readonly tails = new Map<string, Promise<void>>();
