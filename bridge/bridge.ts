@@ -156,7 +156,7 @@ export class Bridge {
       metrics,
       log,
       persistence: this.persistence,
-      ...(store ? { mq: store.mq, storeUp: () => store.up, sessions: store, podId: store.podId } : {}),
+      ...(store ? { mq: store.mq, storeUp: () => store.up, sessions: store, podId: store.podId, heartbeatMs: config.sessionStore.podHeartbeatMs } : {}),
       clientIdFromCertificate: config.tls.clientIdFromCertificate,
     });
     this.downlink = new DownlinkService({

@@ -137,6 +137,11 @@ export const configSchema = z
         sessionExpirySeconds: z.number().int().min(1).default(3 * 24 * 3600),
         /** How often the pods look for persistent sessions that stayed offline past their expiry. */
         expirySweepMs: z.number().int().min(100).default(60_000),
+        /**
+         * How often a pod tells the others it is alive. A pod silent for 3 of them is dead: another
+         * pod publishes the wills of its clients at its next will sweep (every 4 of them).
+         */
+        podHeartbeatMs: z.number().int().min(500).default(60_000),
       })
       .prefault({}),
     rocketmq: z

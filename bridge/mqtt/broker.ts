@@ -43,6 +43,8 @@ export interface BrokerDeps {
   sessions?: { clientConnected(clientId: string, clean: boolean): void; clientDisconnected(clientId: string, clean: boolean): void };
   /** Names this aedes instance among the pods (in Redis and in aedes' $SYS announcements). */
   podId?: string;
+  /** aedes' heartbeat among the pods (sessionStore.podHeartbeatMs). */
+  heartbeatMs?: number;
   /** Require the client id to be the subject CN of the client's certificate on TLS listeners. */
   clientIdFromCertificate: boolean;
 }
@@ -55,6 +57,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
 
   const aedes = await Aedes.createBroker({
     ...(deps.podId ? { id: deps.podId } : {}),
+    ...(deps.heartbeatMs ? { heartbeatInterval: deps.heartbeatMs } : {}),
     persistence,
     ...(deps.mq ? { mq: deps.mq } : {}),
     maxClientsIdLength: limits.maxClientIdLength,
