@@ -111,3 +111,36 @@ describe('mutual TLS', () => {
     expect(await refused({ ...base, cert: await readFile(pki.otherClientCert), key: await readFile(pki.otherClientKey) })).toMatch(/certificate|alert|closed|ECONNRESET|unknown ca/i);
   });
 });
+
+describe('mutual TLS: the certificate is verified when presented and names the client id', () => {
+  let optional: Bridge;
+  let bound: Bridge;
+
+  beforeAll(async () => {
+    const tls = { enabled: true, port: 0, host: '127.0.0.1', certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.ca };
+    optional = await startBridge(GROUPS.bridgeTls, { tls: { ...tls, clientAuth: 'Optional' }, bindings: [{ mqttParentTopic: 'tlsx', rocketmqTopic: TOPICS.down, direction: 'MqttToRocketmq' }] });
+    bound = await startBridge(GROUPS.bridgeMtls, { tls: { ...tls, clientAuth: 'Require', clientIdFromCertificate: true }, bindings: [{ mqttParentTopic: 'tlsx', rocketmqTopic: TOPICS.down, direction: 'MqttToRocketmq' }] });
+  });
+
+  afterAll(async () => {
+    await Promise.all([optional?.stop(), bound?.stop()]);
+  });
+
+  test('clientAuth Optional: no certificate is fine, a certificate that does not verify is refused', async () => {
+    const base = { protocol: 'mqtts' as const, port: optional.portOf('tls'), ca: await ca(pki.ca) };
+    const none = await Device.connect(0, { reconnectPeriod: 0, ...base });
+    await none.end();
+    const good = await Device.connect(0, { reconnectPeriod: 0, ...base, clientId: 'GID_tls@@@dev1', cert: await readFile(pki.clientCert), key: await readFile(pki.clientKey) });
+    await good.end();
+    const before = await metricValue(optional, 'mqbridge_refusals_total', { reason: 'tls_client_certificate_rejected' });
+    expect(await refused({ ...base, cert: await readFile(pki.otherClientCert), key: await readFile(pki.otherClientKey) })).toMatch(/closed|ECONNRESET|socket/i);
+    expect(await metricValue(optional, 'mqbridge_refusals_total', { reason: 'tls_client_certificate_rejected' })).toBe(before + 1);
+  });
+
+  test('tls.clientIdFromCertificate: a client id other than the certificate subject CN is not authorized', async () => {
+    const base = { protocol: 'mqtts' as const, port: bound.portOf('tls'), ca: await ca(pki.ca), cert: await readFile(pki.clientCert), key: await readFile(pki.clientKey) };
+    const own = await Device.connect(0, { reconnectPeriod: 0, ...base, clientId: 'GID_tls@@@dev1' });
+    await own.end();
+    expect(await refused({ ...base, clientId: 'GID_tls@@@dev2' })).toMatch(/Not authorized/);
+  });
+});
