@@ -176,3 +176,34 @@ async function waitForReceived(device: Device, topic: string) {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test('QoS 1 and 2 messages carry the RocketMQ key <clientId>:<session>:<packet id>, the same for a retransmission of a resumed session', async () => {
+  const marker = uniqueId('key');
+  const clientId = uniqueId('GID_up@@@key-');
+  const publish = (id: number, dup: boolean, qos: 0 | 1 = 1) => ({ cmd: 'publish' as const, topic: `upl/${marker}/${id}`, payload: Buffer.from(`m${id}`), qos, messageId: id, dup, retain: false });
+  const first = await RawClient.connected(bridge.mqttPort, clientId, 4, false);
+  first.send(publish(11, false));
+  await first.next('puback');
+  first.send(publish(0, false, 0));
+  first.end();
+  await first.closed;
+  // The device did not see its PUBACK and sends the message again on its next connection.
+  const again = await RawClient.connected(bridge.mqttPort, clientId, 4, false);
+  again.send(publish(11, true));
+  await again.next('puback');
+  again.end();
+  const stored = await app.waitFor((m) => m.properties.get('mqttSecondTopic') === `/${marker}/11`, 2);
+  const [k1, k2] = stored.map((m) => m.keys);
+  expect(k1).toEqual(k2);
+  expect(k1![0]).toMatch(new RegExp(`^${clientId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:[0-9a-f]{12}:11$`));
+  // QoS 0 is never retransmitted: no key.
+  const [qos0] = await app.waitFor((m) => m.properties.get('mqttSecondTopic') === `/${marker}/0`);
+  expect(qos0!.keys).toEqual([]);
+  // A new clean session is another session: another key for the same packet id.
+  const clean = await RawClient.connected(bridge.mqttPort, clientId, 4, true);
+  clean.send(publish(11, false));
+  await clean.next('puback');
+  clean.end();
+  const all = await app.waitFor((m) => m.properties.get('mqttSecondTopic') === `/${marker}/11`, 3);
+  expect(new Set(all.map((m) => m.keys[0])).size).toBe(2);
+});
