@@ -11,6 +11,8 @@ import { OperatorMetrics } from './controller/metrics.js';
 import { KubeRest } from './k8s/rest.js';
 import { BridgeReconciler } from './reconcile/bridge-reconciler.js';
 import { EventRecorder } from './reconcile/events.js';
+import { allowedImages } from './policy/admission.js';
+import { loadPolicy, type OperatorPolicy } from './policy/operator-policy.js';
 import { TopicChecker } from './rocketmq/topic-checker.js';
 
 const USAGE = `usage: mqbridge-operator [options]
@@ -19,6 +21,9 @@ const USAGE = `usage: mqbridge-operator [options]
   --leader-elect                 run leader election (needed with more than one replica)
   --leader-election-namespace N  default: $POD_NAMESPACE or "default"
   --bridge-image IMAGE           image of bridge pods whose MqttBridge names none
+  --policy-file FILE             what MqttBridges may ask for (allowed images, tolerations,
+                                 RocketMQ topic and group prefixes per namespace); default: $POLICY_FILE,
+                                 else only the --bridge-image repository, no other limits
   --http-port N                  /metrics, /healthz, /readyz (default 8080)
   --workers N                    concurrent reconciles (default 2)
   --resync-seconds N             full resync period to repair drift (default 60)
@@ -32,6 +37,7 @@ function options() {
       'leader-elect': { type: 'boolean', default: false },
       'leader-election-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'default' },
       'bridge-image': { type: 'string', default: process.env.BRIDGE_IMAGE ?? 'ghcr.io/mqbridge/bridge:0.1.0' },
+      'policy-file': { type: 'string', default: process.env.POLICY_FILE },
       'http-port': { type: 'string', default: '8080' },
       workers: { type: 'string', default: '2' },
       'resync-seconds': { type: 'string', default: '60' },
@@ -57,6 +63,7 @@ function options() {
     leaderElect: values['leader-elect'],
     leaseNamespace: values['leader-election-namespace'],
     bridgeImage: values['bridge-image'],
+    policyFile: values['policy-file'],
     httpPort: number('http-port', values['http-port'], 0),
     workers: number('workers', values.workers, 1),
     resyncMs: number('resync-seconds', values['resync-seconds'], 1) * 1000,
@@ -74,6 +81,14 @@ function loadKubeConfig(file: string | undefined): KubeConfig {
 async function main(): Promise<void> {
   const opts = options();
   const log = pino({ name: 'mqbridge-operator', level: opts.logLevel });
+  let policy: OperatorPolicy;
+  try {
+    policy = loadPolicy(opts.policyFile, opts.bridgeImage);
+  } catch (err) {
+    log.fatal({ file: opts.policyFile, err: (err as Error).message }, 'cannot load the policy');
+    process.exit(2);
+  }
+  log.info({ file: opts.policyFile, allowedImages: allowedImages(policy), tenancyNamespaces: Object.keys(policy.tenancy.namespaces), restrictUnlisted: policy.tenancy.restrictUnlisted }, 'policy loaded');
   const identity = `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const metrics = new OperatorMetrics();
   const kc = loadKubeConfig(opts.kubeconfig);
@@ -86,6 +101,7 @@ async function main(): Promise<void> {
     topics,
     events: new EventRecorder(rest, identity, log),
     render: { defaultImage: opts.bridgeImage },
+    policy,
     log,
   });
   const elector = opts.leaderElect

@@ -148,7 +148,7 @@ export interface RocketmqSpec {
   endpoints: string;
   namespace?: string;
   credentialsSecret?: CredentialsSecretRef;
-  /** Unset: `mqbridge-<MqttBridge name>`. */
+  /** Unset: `mqbridge_<namespace>_<name>` (operator/render/names.ts, defaultConsumerGroup). */
   consumerGroup?: string;
 }
 
@@ -171,6 +171,8 @@ export interface ServiceSpec {
   annotations?: Record<string, string>;
   /** 30000-32767; only with type NodePort or LoadBalancer. */
   nodePort?: number;
+  /** A NodePort or LoadBalancer Service with auth.mode None needs this set: anyone reaching it connects as any device. */
+  allowUnauthenticated?: boolean;
 }
 
 export interface SecretRef {
@@ -192,7 +194,7 @@ export interface AuthSpec {
 export interface TokenApiSpec {
   enabled?: boolean;
   port?: number;
-  /** HTTPS with the certificate of `tls.certificateSecret`. */
+  /** HTTPS with the certificate of `tls.certificateSecret`; unset: whenever there is one. */
   tls?: boolean;
 }
 
@@ -331,7 +333,7 @@ export const MQTT_BRIDGE_DEFAULTS = {
     uplinkTimeoutMs: 30000,
   },
   service: { type: 'ClusterIP' },
-  auth: { mode: 'None', maxFailuresPerMinute: 10, tokenApi: { enabled: true, port: 8090, tls: false } },
+  auth: { mode: 'None', maxFailuresPerMinute: 10, tokenApi: { enabled: true, port: 8090 } },
   tls: { enabled: false, port: 8883, clientAuth: 'None' },
   websocket: { enabled: false, port: 8083, path: '/mqtt' },
   sessionStore: { redis: { urlSecret: { key: 'url' }, cluster: false }, sessionExpirySeconds: 259200 },
@@ -342,7 +344,7 @@ export const MQTT_BRIDGE_DEFAULTS = {
   rocketmq: { credentialsSecret: Required<Omit<CredentialsSecretRef, 'name'>> };
   mqtt: Required<MqttSpec>;
   service: { type: ServiceType };
-  auth: Required<Pick<AuthSpec, 'mode' | 'maxFailuresPerMinute'>> & { tokenApi: Required<TokenApiSpec> };
+  auth: Required<Pick<AuthSpec, 'mode' | 'maxFailuresPerMinute'>> & { tokenApi: Required<Omit<TokenApiSpec, 'tls'>> };
   tls: Required<Pick<TlsSpec, 'enabled' | 'port' | 'clientAuth'>>;
   websocket: Required<Pick<WebsocketSpec, 'enabled' | 'port' | 'path'>>;
   sessionStore: { redis: { urlSecret: Required<Pick<RedisUrlSecretRef, 'key'>>; cluster: boolean }; sessionExpirySeconds: number };

@@ -1,4 +1,4 @@
-import { makeInformer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { ListWatch, Watch, makeInformer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeRest } from '../k8s/rest.js';
 
@@ -19,9 +19,12 @@ export function watchResource<T extends KubernetesObject>(
   onEvent: (obj: T, verb: 'add' | 'update' | 'delete') => void,
   log: Logger,
   labelSelector?: string,
+  metadataOnly = false,
 ): WatchedCache<T> {
   const query = labelSelector ? { labelSelector } : undefined;
-  const informer = makeInformer<T>(kc, path, () => rest.list<T>(path, query) as never, labelSelector);
+  const informer = metadataOnly
+    ? new ListWatch<T>(path, new Watch(metadataConfig(kc)), () => rest.list<T>(path, query, PARTIAL_METADATA_LIST) as never, false, labelSelector)
+    : makeInformer<T>(kc, path, () => rest.list<T>(path, query) as never, labelSelector);
   let stopped = false;
   let delay = 500;
   informer.on('add', (o) => onEvent(o, 'add'));
@@ -62,4 +65,23 @@ async function startUntilListed(informer: { start(): Promise<void> }, log: Logge
       delay = Math.min(delay * 2, 30_000);
     }
   }
+}
+
+const PARTIAL_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+const PARTIAL_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
+/**
+ * The KubeConfig with one change: its requests ask for object metadata only. client-node's
+ * Watch has no way to set the Accept header, and a Secret's data must never reach the operator:
+ * the API server then sends every watch event as a PartialObjectMetadata.
+ */
+function metadataConfig(kc: KubeConfig): KubeConfig {
+  return Object.create(kc, {
+    applySecurityAuthentication: {
+      value: async (context: { setHeaderParam(key: string, value: string): void }) => {
+        await kc.applySecurityAuthentication(context as never);
+        context.setHeaderParam('Accept', PARTIAL_METADATA);
+      },
+    },
+  }) as KubeConfig;
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { MqttBridge, TopicBinding } from '../api/types.js';
 import { RESOURCES, resourcePath } from '../k8s/paths.js';
 import type { KubeRest } from '../k8s/rest.js';
+import { SECRET_OPT_IN_LABEL } from '../policy/operator-policy.js';
 import { BRIDGE_LABEL, MANAGED_BY } from '../render/names.js';
 import type { BridgeReconciler } from '../reconcile/bridge-reconciler.js';
 import { watchResource, type WatchedCache } from './informer.js';
@@ -54,6 +55,8 @@ export class Manager {
   readonly bridges: MultiCache<MqttBridge>;
   readonly bindings: MultiCache<TopicBinding>;
   readonly owned = new Map<string, MultiCache<KubernetesObject>>();
+  /** Metadata only, of the Secrets that allow bridges to use them. */
+  readonly secrets: MultiCache<KubernetesObject>;
   private resyncTimer: NodeJS.Timeout | undefined;
   private workers: Promise<void>[] = [];
   private reconciler: BridgeReconciler | undefined;
@@ -66,12 +69,17 @@ export class Manager {
     private readonly log: Logger,
   ) {
     const namespaces = opts.namespaces.length > 0 ? opts.namespaces : [''];
-    const watchAll = <T extends KubernetesObject>(type: (typeof RESOURCES)[keyof typeof RESOURCES], keyOf: (o: T) => string | undefined, selector?: string) =>
+    const watchAll = <T extends KubernetesObject>(
+      type: (typeof RESOURCES)[keyof typeof RESOURCES],
+      keysOf: (o: T) => string | string[] | undefined,
+      selector?: string,
+      metadataOnly = false,
+    ) =>
       new MultiCache<T>(
         new Map(
           namespaces.map((ns) => [
             ns,
-            watchResource<T>(kc, rest, resourcePath(type, ns || undefined), (o) => this.enqueue(keyOf(o)), log, selector),
+            watchResource<T>(kc, rest, resourcePath(type, ns || undefined), (o) => this.enqueue(keysOf(o)), log, selector, metadataOnly),
           ]),
         ),
       );
@@ -84,19 +92,25 @@ export class Manager {
       };
       this.owned.set(type.kind, watchAll(type, keyOf, `app.kubernetes.io/managed-by=${MANAGED_BY}`));
     }
+    // A Secret gaining or losing the label changes what the bridges of its namespace may mount.
+    const bridgesOf = (o: KubernetesObject) => this.bridges.list(o.metadata?.namespace).map((b) => `${b.metadata.namespace}/${b.metadata.name}`);
+    this.secrets = watchAll(RESOURCES.secret, bridgesOf, `${SECRET_OPT_IN_LABEL}=true`, true);
   }
 
   get caches() {
-    return { bridges: this.bridges, bindings: this.bindings, owned: this.owned };
+    return { bridges: this.bridges, bindings: this.bindings, owned: this.owned, secrets: this.secrets };
+  }
+
+  private get allCaches(): MultiCache<KubernetesObject>[] {
+    return [this.bridges, this.bindings, this.secrets, ...this.owned.values()] as MultiCache<KubernetesObject>[];
   }
 
   async synced(): Promise<void> {
-    await Promise.all([this.bridges.synced, this.bindings.synced, ...[...this.owned.values()].map((c) => c.synced)]);
+    await Promise.all(this.allCaches.map((c) => c.synced));
   }
 
-  private enqueue(key: string | undefined): void {
-    if (!key) return;
-    this.queue.add(key);
+  private enqueue(keys: string | string[] | undefined): void {
+    for (const key of typeof keys === 'string' ? [keys] : (keys ?? [])) this.queue.add(key);
     this.metrics.queueDepth.set(this.queue.length);
   }
 
@@ -141,6 +155,6 @@ export class Manager {
     clearInterval(this.resyncTimer);
     this.queue.shutDown();
     await Promise.all(this.workers);
-    await Promise.all([this.bridges.stop(), this.bindings.stop(), ...[...this.owned.values()].map((c) => c.stop())]);
+    await Promise.all(this.allCaches.map((c) => c.stop()));
   }
 }

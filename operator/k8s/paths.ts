@@ -10,6 +10,7 @@ export const RESOURCES = {
   configMap: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' },
   service: { group: '', version: 'v1', plural: 'services', kind: 'Service' },
   serviceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount' },
+  secret: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret' },
   deployment: { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment' },
   pdb: { group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', kind: 'PodDisruptionBudget' },
   hpa: { group: 'autoscaling', version: 'v2', plural: 'horizontalpodautoscalers', kind: 'HorizontalPodAutoscaler' },

@@ -45,8 +45,9 @@ export class KubeRest {
     return this.call<T>('GET', path);
   }
 
-  list<T>(path: string, query: Record<string, string> = {}): Promise<List<T>> {
-    return this.call<List<T>>('GET', path, undefined, undefined, query);
+  /** `accept`: another representation, e.g. PartialObjectMetadataList (metadata only). */
+  list<T>(path: string, query: Record<string, string> = {}, accept?: string): Promise<List<T>> {
+    return this.call<List<T>>('GET', path, undefined, undefined, query, accept);
   }
 
   /** Server-side apply under `fieldManager`; `force` takes over conflicting fields. */
@@ -75,7 +76,7 @@ export class KubeRest {
     return this.call('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' }, 'application/json');
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, contentType?: string, query: Record<string, string> = {}): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown, contentType?: string, query: Record<string, string> = {}, accept = 'application/json'): Promise<T> {
     const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     const options: RequestOptions = {
@@ -83,7 +84,7 @@ export class KubeRest {
       hostname: url.hostname,
       port: url.port,
       path: url.pathname + url.search,
-      headers: { accept: 'application/json', ...(contentType ? { 'content-type': contentType } : {}) },
+      headers: { accept, ...(contentType ? { 'content-type': contentType } : {}) },
       timeout: 30_000,
     };
     await this.kc.applyToHTTPSOptions(options);

@@ -3,9 +3,11 @@ import type { Logger } from 'pino';
 import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type TopicBinding } from '../api/types.js';
 import { RESOURCES, resourcePath, type ResourceType } from '../k8s/paths.js';
 import { ApiError, isNotFound, type KubeRest } from '../k8s/rest.js';
-import { renderBridgeConfig } from '../render/config.js';
+import { admitBridge, topicRefusal } from '../policy/admission.js';
+import type { OperatorPolicy } from '../policy/operator-policy.js';
+import { consumerGroupOf, renderBridgeConfig } from '../render/config.js';
 import { FIELD_MANAGER, objectNames, selectorString } from '../render/names.js';
-import { renderObjects, type RenderOptions } from '../render/objects.js';
+import { optionalObjectNames, renderObjects, type RenderOptions } from '../render/objects.js';
 import type { TopicChecker } from '../rocketmq/topic-checker.js';
 import { bindingStatus, sameStatus } from './binding-status.js';
 import { bridgeStatus, type ApplyOutcome, type DeploymentState } from './bridge-status.js';
@@ -18,6 +20,8 @@ export interface Caches {
   bindings: ObjectCache<TopicBinding>;
   /** Owned objects by kind, filled by label-selected informers. */
   owned: ReadonlyMap<string, ObjectCache<KubernetesObject>>;
+  /** Metadata of the Secrets that carry the opt-in label (operator/policy). */
+  secrets: ObjectCache<KubernetesObject>;
 }
 
 export interface ReconcilerDeps {
@@ -26,9 +30,13 @@ export interface ReconcilerDeps {
   topics: TopicChecker;
   events: EventRecorder;
   render: RenderOptions;
+  policy: OperatorPolicy;
   log: Logger;
   now?: () => Date;
 }
+
+/** An object of the bridge's name exists and is not the bridge's own: it is never taken over. */
+class NotOwned extends Error {}
 
 const OWNED_TYPES: Record<string, ResourceType> = {
   ServiceAccount: RESOURCES.serviceAccount,
@@ -58,11 +66,18 @@ export class BridgeReconciler {
     const bindings = caches.bindings.list(namespace).filter((b) => b.spec.bridge === name);
     const live = bridge && !(bridge.metadata as { deletionTimestamp?: string }).deletionTimestamp ? bridge : undefined;
 
-    const existence = live ? await this.topicExistence(live, bindings) : new Map<string, TopicExistence>();
-    const resolution = resolveBindings(live !== undefined, bindings, (t) => existence.get(t) ?? 'unknown');
+    const forbidden = (topic: string) => topicRefusal(namespace, topic, this.deps.policy);
+    const existence = live ? await this.topicExistence(live, bindings.filter((b) => !forbidden(b.spec.rocketmqTopic))) : new Map<string, TopicExistence>();
+    const resolution = resolveBindings(live !== undefined, bindings, (t) => existence.get(t) ?? 'unknown', forbidden);
     await this.writeBindingStatuses(bindings, resolution.verdicts);
     if (!live) return; // owned objects go with it through their owner references
 
+    const admission = admitBridge(live, this.deps.policy, (secret) => caches.secrets.get(secret, namespace) !== undefined, consumerGroupOf(live));
+    if (!admission.ok) {
+      // Nothing is applied: what runs keeps running as it was, and the status says why.
+      const outcome: ApplyOutcome = { ok: false, stalled: true, reason: admission.reason, message: admission.message };
+      return this.writeBridgeStatus(live, outcome, resolution.active.length, renderBridgeConfig(live, resolution.active).mqtt.port);
+    }
     const config = renderBridgeConfig(live, resolution.active);
     const desired = renderObjects(live, config, this.deps.render);
     const outcome = await this.applyAll(live, desired);
@@ -80,13 +95,29 @@ export class BridgeReconciler {
   private async applyAll(bridge: MqttBridge, desired: KubernetesObject[]): Promise<ApplyOutcome> {
     try {
       for (const obj of desired) await this.applyIfChanged(bridge, obj);
-      if (!bridge.spec.autoscaling) await this.deleteIfPresent('HorizontalPodAutoscaler', bridge.metadata.namespace!, objectNames(bridge.metadata.name!).hpa);
+      const wanted = new Set(desired.map((o) => `${o.kind}/${o.metadata!.name}`));
+      for (const { kind, name } of optionalObjectNames(bridge.metadata.name!)) {
+        if (!wanted.has(`${kind}/${name}`)) await this.deleteIfOwned(bridge, kind, name);
+      }
       return { ok: true };
     } catch (err) {
+      if (err instanceof NotOwned) return { ok: false, stalled: true, reason: 'Conflict', message: err.message };
       const invalid = err instanceof ApiError && (err.status === 422 || err.status === 400);
       this.deps.log.warn({ bridge: bridge.metadata.name, err: (err as Error).message }, 'apply failed');
       if (invalid) await this.deps.events.record(regardingOf(bridge), 'Warning', 'ApplyFailed', (err as Error).message);
       return { ok: false, stalled: invalid, message: (err as Error).message };
+    }
+  }
+
+  /** The object as it is: from the cache, else (it may exist without our labels) from the API server. */
+  private async liveObject(kind: string, ns: string, name: string): Promise<KubernetesObject | undefined> {
+    const cached = this.deps.caches.owned.get(kind)?.get(name, ns);
+    if (cached) return cached;
+    try {
+      return await this.deps.rest.get<KubernetesObject>(resourcePath(OWNED_TYPES[kind]!, ns, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
     }
   }
 
@@ -95,14 +126,20 @@ export class BridgeReconciler {
     const ns = obj.metadata!.namespace!;
     const name = obj.metadata!.name!;
     const cached = this.deps.caches.owned.get(obj.kind!)?.get(name, ns);
+    const live = await this.liveObject(obj.kind!, ns, name);
+    if (live && !ownedBy(live, bridge)) {
+      throw new NotOwned(`${obj.kind} ${name} exists and is not owned by this MqttBridge; the operator does not take it over (delete or rename it)`);
+    }
     if (cached && containsDesired(cached, comparable(obj as never)) && !ownsFieldsNoLongerDesired(cached, obj, FIELD_MANAGER)) return;
     await this.deps.rest.apply(resourcePath(type, ns, name), obj, FIELD_MANAGER);
     this.deps.log.info({ bridge: bridge.metadata.name, kind: obj.kind, name }, cached ? 'updated' : 'created');
     await this.deps.events.record(regardingOf(bridge), 'Normal', cached ? 'Updated' : 'Created', `${cached ? 'updated' : 'created'} ${obj.kind} ${name}`);
   }
 
-  private async deleteIfPresent(kind: string, namespace: string, name: string): Promise<void> {
-    if (!this.deps.caches.owned.get(kind)?.get(name, namespace)) return;
+  private async deleteIfOwned(bridge: MqttBridge, kind: string, name: string): Promise<void> {
+    const namespace = bridge.metadata.namespace!;
+    const cached = this.deps.caches.owned.get(kind)?.get(name, namespace);
+    if (!cached || !ownedBy(cached, bridge)) return;
     try {
       await this.deps.rest.delete(resourcePath(OWNED_TYPES[kind]!, namespace, name));
     } catch (err) {
@@ -121,6 +158,10 @@ export class BridgeReconciler {
     const endpoint = `${names.service}.${ns}.svc:${port}`;
     const status = bridgeStatus(bridge, outcome, deployment, { bindings, selector: selectorString(name), endpoint }, this.now());
     if (sameStatus(bridge.status, status)) return;
+    const reasonOf = (s: typeof status | undefined) => s?.conditions?.find((c) => c.type === 'Ready')?.reason;
+    if (!outcome.ok && outcome.reason && reasonOf(bridge.status) !== outcome.reason) {
+      await this.deps.events.record(regardingOf(bridge), 'Warning', outcome.reason, outcome.message);
+    }
     await this.deps.rest.apply(
       resourcePath(RESOURCES.mqttBridge, ns, name, 'status'),
       { apiVersion: bridge.apiVersion, kind: bridge.kind, metadata: { name, namespace: ns }, status } as KubernetesObject,
@@ -164,6 +205,11 @@ async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => P
     while (next < items.length) await work(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/** Whether the bridge (this very object, by uid) is the object's controller. */
+function ownedBy(obj: KubernetesObject, bridge: MqttBridge): boolean {
+  return (obj.metadata?.ownerReferences ?? []).some((ref) => ref.uid === bridge.metadata.uid && ref.kind === bridge.kind);
 }
 
 function regardingOf(obj: MqttBridge | TopicBinding) {

@@ -7,7 +7,8 @@ export interface DeploymentState {
   status?: { observedGeneration?: number; replicas?: number; readyReplicas?: number; updatedReplicas?: number };
 }
 
-export type ApplyOutcome = { ok: true } | { ok: false; stalled: boolean; message: string };
+/** A stalled outcome may name its reason (a policy refusal, a Conflict); else InvalidSpec or ApplyFailed. */
+export type ApplyOutcome = { ok: true } | { ok: false; stalled: boolean; message: string; reason?: string };
 
 /** The MqttBridge status for what the reconcile did and what the Deployment reports. Pure. */
 export function bridgeStatus(
@@ -27,9 +28,10 @@ export function bridgeStatus(
   });
   const inputs: ConditionInput[] = [];
   if (!outcome.ok) {
-    inputs.push(cond('Ready', 'False', outcome.stalled ? 'InvalidSpec' : 'ApplyFailed', outcome.message));
+    const reason = outcome.reason ?? (outcome.stalled ? 'InvalidSpec' : 'ApplyFailed');
+    inputs.push(cond('Ready', 'False', reason, outcome.message));
     inputs.push(cond('Reconciling', outcome.stalled ? 'False' : 'True', outcome.stalled ? 'Stalled' : 'Retrying', outcome.message));
-    inputs.push(cond('Stalled', outcome.stalled ? 'True' : 'False', outcome.stalled ? 'InvalidSpec' : 'Progressing', outcome.message));
+    inputs.push(cond('Stalled', outcome.stalled ? 'True' : 'False', outcome.stalled ? reason : 'Progressing', outcome.message));
   } else {
     const desired = deployment?.specReplicas ?? 0;
     const s = deployment?.status ?? {};

@@ -9,7 +9,7 @@ export type TopicExistence = 'exists' | 'missing' | 'unknown';
 
 export type BindingVerdict =
   | { state: 'Bound'; message: string }
-  | { state: 'BridgeNotFound' | 'Conflict' | 'TopicNotFound'; message: string };
+  | { state: 'BridgeNotFound' | 'Conflict' | 'TopicNotFound' | 'Forbidden'; message: string };
 
 export interface Resolution<B extends BindingObject> {
   /** The bindings that go into the bridge's config, oldest first. */
@@ -30,12 +30,14 @@ const deliversToMqtt = (b: BindingObject) => (b.spec.direction ?? 'Bidirectional
  * Decides each binding of one bridge. Two bindings claiming one parent topic, or two that
  * both deliver one RocketMQ topic to MQTT: the older one wins, the newer one is a Conflict.
  * A RocketMQ topic known to be missing leaves the binding out (TopicNotFound); when the
- * operator cannot tell, the binding stays in and the bridge reports the topic itself.
+ * operator cannot tell, the binding stays in and the bridge reports the topic itself. A topic
+ * the namespace may not use under the cluster admin's policy is Forbidden (`forbidden` says why).
  */
 export function resolveBindings<B extends BindingObject>(
   bridgeExists: boolean,
   bindings: readonly B[],
   topics: (rocketmqTopic: string) => TopicExistence,
+  forbidden: (rocketmqTopic: string) => string | undefined = () => undefined,
 ): Resolution<B> {
   const verdicts = new Map<B, BindingVerdict>();
   const active: B[] = [];
@@ -44,6 +46,11 @@ export function resolveBindings<B extends BindingObject>(
   for (const b of [...bindings].sort(byAge)) {
     if (!bridgeExists) {
       verdicts.set(b, { state: 'BridgeNotFound', message: `MqttBridge ${b.spec.bridge} does not exist in this namespace` });
+      continue;
+    }
+    const refusal = forbidden(b.spec.rocketmqTopic);
+    if (refusal) {
+      verdicts.set(b, { state: 'Forbidden', message: refusal });
       continue;
     }
     const parentOwner = parents.get(b.spec.mqttParentTopic);

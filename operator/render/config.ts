@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type SessionStoreSpec, type TopicBinding } from '../api/types.js';
-import { ACCESS_KEYS_DIR, HTTP_PORT, TLS_DIR } from './names.js';
+import { ACCESS_KEYS_DIR, HTTP_PORT, TLS_DIR, defaultConsumerGroup } from './names.js';
 
 /** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings. */
 export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicBinding[]) {
@@ -12,7 +12,8 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
   const tls = { ...MQTT_BRIDGE_DEFAULTS.tls, ...spec.tls };
   const ws = { ...MQTT_BRIDGE_DEFAULTS.websocket, ...spec.websocket };
   const auth = { ...MQTT_BRIDGE_DEFAULTS.auth, ...spec.auth };
-  const tokenApi = { ...MQTT_BRIDGE_DEFAULTS.auth.tokenApi, ...spec.auth?.tokenApi };
+  // HTTPS whenever the bridge has a certificate, unless the spec says otherwise.
+  const tokenApi = { ...MQTT_BRIDGE_DEFAULTS.auth.tokenApi, tls: tls.certificateSecret !== undefined, ...spec.auth?.tokenApi };
   const certificate = tls.certificateSecret
     ? { certFile: `${TLS_DIR}/tls.crt`, keyFile: `${TLS_DIR}/tls.key`, ...(tls.clientAuth !== 'None' ? { caFile: `${TLS_DIR}/ca.crt` } : {}) }
     : {};
@@ -40,7 +41,7 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
     rocketmq: {
       endpoints: spec.rocketmq.endpoints,
       namespace: spec.rocketmq.namespace ?? '',
-      consumerGroup: spec.rocketmq.consumerGroup ?? defaultConsumerGroup(ns, name),
+      consumerGroup: consumerGroupOf(bridge),
     },
     bindings: bindings.map((b) => ({
       mqttParentTopic: b.spec.mqttParentTopic,
@@ -63,8 +64,9 @@ function renderSessionStore(store: SessionStoreSpec) {
   };
 }
 
-export function defaultConsumerGroup(namespace: string, name: string): string {
-  return `mqbridge-${namespace}-${name}`.replace(/[^%|A-Za-z0-9_-]/g, '-').slice(0, 127);
+/** The group the bridge's pods consume with: the spec's, else the unambiguous default. */
+export function consumerGroupOf(bridge: MqttBridge): string {
+  return bridge.spec.rocketmq.consumerGroup ?? defaultConsumerGroup(bridge.metadata.namespace!, bridge.metadata.name!);
 }
 
 export function configText(config: RenderedConfig): string {

@@ -30,8 +30,17 @@ export function renderObjects(bridge: MqttBridge, config: RenderedConfig, opts: 
     kind: bridge.kind,
   };
   const objects = [serviceAccount(owner), configMap(owner, config), deployment(bridge, owner, config, opts), service(bridge, owner, config), pdb(owner)];
-  const hpa = autoscaler(bridge, owner);
-  return hpa ? [...objects, hpa] : objects;
+  const optional = [tokenApiService(owner, config), autoscaler(bridge, owner)].filter((o): o is KubernetesObject => o !== undefined);
+  return [...objects, ...optional];
+}
+
+/** Objects only some bridges have, by kind and name: the reconciler deletes them where they are no longer desired. */
+export function optionalObjectNames(bridge: string): { kind: string; name: string }[] {
+  const names = objectNames(bridge);
+  return [
+    { kind: 'Service', name: names.tokenApiService },
+    { kind: 'HorizontalPodAutoscaler', name: names.hpa },
+  ];
 }
 
 function serviceAccount(owner: BridgeRef): KubernetesObject {
@@ -81,7 +90,10 @@ function deployment(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig
     image: spec.image ?? opts.defaultImage,
     ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
     args: ['--config', `${CONFIG_DIR}/${CONFIG_FILE}`],
-    ports: [...listenerPorts(config).map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })), { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' }],
+    ports: [
+      ...[...listenerPorts(config), ...tokenApiPorts(config)].map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })),
+      { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' },
+    ],
     // The API server drops empty lists; rendering none keeps live and desired comparable.
     ...(env.length > 0 ? { env } : {}),
     readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
@@ -146,17 +158,36 @@ function service(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig): 
   } as KubernetesObject;
 }
 
-/** Every listener devices and applications reach (MQTT, token API), exposed on the pod and the Service. */
+/** Every listener devices reach, exposed on the pod and the device-facing Service. */
 function listenerPorts(config: RenderedConfig): { name: string; port: number }[] {
-  const { auth } = config;
-  const servesTokenApi = auth.tokenApi.enabled && (auth.mode === 'Token' || auth.mode === 'SignatureOrToken');
   return [
     { name: 'mqtt', port: config.mqtt.port },
     ...(config.tls.enabled ? [{ name: 'mqtts', port: config.tls.port }] : []),
     ...(config.websocket.enabled ? [{ name: 'mqtt-ws', port: config.websocket.port }] : []),
     ...(config.websocket.enabled && config.websocket.securePort ? [{ name: 'mqtt-wss', port: config.websocket.securePort }] : []),
-    ...(servesTokenApi ? [{ name: 'token-api', port: auth.tokenApi.port }] : []),
   ];
+}
+
+/** The token API, for applications inside the cluster only: its own ClusterIP Service, never the device-facing one. */
+function tokenApiPorts(config: RenderedConfig): { name: string; port: number }[] {
+  const { auth } = config;
+  const served = auth.tokenApi.enabled && (auth.mode === 'Token' || auth.mode === 'SignatureOrToken');
+  return served ? [{ name: 'token-api', port: auth.tokenApi.port }] : [];
+}
+
+function tokenApiService(owner: BridgeRef, config: RenderedConfig): KubernetesObject | undefined {
+  const ports = tokenApiPorts(config);
+  if (ports.length === 0) return undefined;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadataFor(owner, objectNames(owner.name).tokenApiService),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(owner.name),
+      ports: ports.map(({ name, port }) => ({ name, port, targetPort: name, protocol: 'TCP' })),
+    },
+  } as KubernetesObject;
 }
 
 /** Secrets the bridge reads as files: access keys and the TLS certificate; updates reach the pod without a restart. */

@@ -1,6 +1,7 @@
 import { parse } from 'yaml';
 import type { MqttBridge, TopicBinding } from '../../operator/api/types.js';
-import { configText, defaultConsumerGroup, renderBridgeConfig, restartHash } from '../../operator/render/config.js';
+import { configText, renderBridgeConfig, restartHash } from '../../operator/render/config.js';
+import { defaultConsumerGroup } from '../../operator/render/names.js';
 import { renderObjects } from '../../operator/render/objects.js';
 import { parseConfigText } from '../../bridge/config/load.js';
 
@@ -23,7 +24,7 @@ describe('renderBridgeConfig', () => {
     const parsed = parseConfigText(configText(cfg));
     expect(parsed.bridge.name).toBe('edge.iot');
     expect(parsed.mqtt.port).toBe(1884);
-    expect(parsed.rocketmq).toMatchObject({ endpoints: 'proxy:8081', consumerGroup: 'mqbridge-iot-edge' });
+    expect(parsed.rocketmq).toMatchObject({ endpoints: 'proxy:8081', consumerGroup: 'mqbridge_iot_edge' });
     expect(parsed.bindings).toEqual([
       { mqttParentTopic: 'sensors', rocketmqTopic: 'SENSORS', direction: 'Bidirectional', defaultQos: 1 },
       { mqttParentTopic: 'cmds', rocketmqTopic: 'CMDS', direction: 'RocketmqToMqtt', defaultQos: 0 },
@@ -40,8 +41,20 @@ describe('renderBridgeConfig', () => {
     expect(restartHash(change(bridge())) !== restartHash(base)).toBe(changes);
   });
 
-  test('default consumer group is a valid RocketMQ group name', () => {
-    expect(defaultConsumerGroup('my.ns', 'br')).toBe('mqbridge-my-ns-br');
+  test.each([
+    ['team-a', 'x', 'mqbridge_team-a_x'],
+    ['team', 'a-x', 'mqbridge_team_a-x'],
+  ])('the default consumer group of %s/%s is %s: no two bridges share one', (ns, name, group) => {
+    expect(defaultConsumerGroup(ns, name)).toBe(group);
+  });
+
+  test('a default consumer group too long for RocketMQ keeps its start and ends in __ and a hash', () => {
+    const ns = 'n'.repeat(63);
+    const [a, b] = [defaultConsumerGroup(ns, 'b'.repeat(58)), defaultConsumerGroup(ns, `${'b'.repeat(57)}c`)];
+    for (const g of [a, b]) expect(g).toMatch(/^mqbridge_n+_b+__[0-9a-f]{16}$/);
+    expect(a.length).toBe(127);
+    expect(a).not.toBe(b);
+    expect(new RegExp('^[%|A-Za-z0-9_-]{1,127}$').test(a)).toBe(true);
   });
 });
 
@@ -51,6 +64,22 @@ describe('renderObjects', () => {
   test('without autoscaling: ServiceAccount, ConfigMap, Deployment, Service, PDB; with it an HPA too', () => {
     expect(kinds(bridge())).toEqual(['ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget']);
     expect(kinds(bridge({ autoscaling: { maxReplicas: 3 } }))).toContain('HorizontalPodAutoscaler');
+  });
+
+  test('the token API gets a ClusterIP Service of its own, never a port on the device-facing Service', () => {
+    const b = bridge({ auth: { mode: 'Token', instanceId: 'i', accessKeysSecret: { name: 'keys' } }, service: { type: 'LoadBalancer' } });
+    const services = renderObjects(b, renderBridgeConfig(b, []), { defaultImage: 'img:1' }).filter((o) => o.kind === 'Service') as unknown as { metadata: { name: string }; spec: { type: string; ports: { name: string }[] } }[];
+    expect(services.map((s) => [s.metadata.name, s.spec.type, s.spec.ports.map((p) => p.name)])).toEqual([
+      ['edge-mqtt', 'LoadBalancer', ['mqtt']],
+      ['edge-token-api', 'ClusterIP', ['token-api']],
+    ]);
+  });
+
+  test('the token API speaks HTTPS whenever the bridge has a certificate, unless told otherwise', () => {
+    const tokens = { mode: 'Token' as const, instanceId: 'i', accessKeysSecret: { name: 'keys' } };
+    expect(renderBridgeConfig(bridge({ auth: tokens }), []).auth.tokenApi.tls).toBe(false);
+    expect(renderBridgeConfig(bridge({ auth: tokens, tls: { certificateSecret: { name: 'cert' } } }), []).auth.tokenApi.tls).toBe(true);
+    expect(renderBridgeConfig(bridge({ auth: { ...tokens, tokenApi: { tls: false } }, tls: { certificateSecret: { name: 'cert' } } }), []).auth.tokenApi.tls).toBe(false);
   });
 
   test('every object is owned by the MqttBridge as its controller', () => {
@@ -103,18 +132,21 @@ describe('listeners and secrets', () => {
   });
 
   test.each([
-    ['Token', {}, [['token-api', 8090]], false],
+    ['Token', {}, [['token-api', 8090]], true],
     ['SignatureOrToken', { port: 9443, tls: true }, [['token-api', 9443]], true],
-    ['Token', { enabled: false }, [], false],
-    ['Signature', {}, [], false],
-  ] as const)('auth.mode %s with tokenApi %j: Service ports %j', (mode, tokenApi, ports, tls) => {
+    ['Token', { tls: false }, [['token-api', 8090]], false],
+    ['Token', { enabled: false }, [], true],
+    ['Signature', {}, [], true],
+  ] as const)('auth.mode %s with tokenApi %j: token API Service ports %j', (mode, tokenApi, ports, tls) => {
     const b = bridge({
       auth: { mode, instanceId: 'inst-1', accessKeysSecret: { name: 'device-keys' }, tokenApi },
       tls: { enabled: true, port: 8883, certificateSecret: { name: 'mqtt-cert' } },
     });
     const config = renderBridgeConfig(b, []);
-    const service = renderObjects(b, config, { defaultImage: 'img:1' }).find((o) => o.kind === 'Service') as unknown as { spec: { ports: { name: string; port: number }[] } };
-    expect(service.spec.ports.map((p) => [p.name, p.port]).slice(2)).toEqual(ports);
+    const services = renderObjects(b, config, { defaultImage: 'img:1' }).filter((o) => o.kind === 'Service') as unknown as { metadata: { name: string }; spec: { ports: { name: string; port: number }[] } }[];
+    const tokenService = services.find((svc) => svc.metadata.name === 'edge-token-api');
+    expect(tokenService?.spec.ports.map((p) => [p.name, p.port]) ?? []).toEqual(ports);
+    expect(services.find((svc) => svc.metadata.name === 'edge-mqtt')!.spec.ports.map((p) => p.name)).not.toContain('token-api');
     expect(parseConfigText(configText(config)).auth.tokenApi).toMatchObject({ tls, port: ports[0]?.[1] ?? 8090 });
   });
 
