@@ -94,7 +94,9 @@ export class BridgeReconciler {
 
   private async applyAll(bridge: MqttBridge, desired: KubernetesObject[]): Promise<ApplyOutcome> {
     try {
-      for (const obj of desired) await this.applyIfChanged(bridge, obj);
+      // Every object is checked before any is written: a bridge never runs half-applied over another's objects.
+      const live = await Promise.all(desired.map((obj) => this.ownLiveObject(bridge, obj)));
+      for (const [i, obj] of desired.entries()) await this.applyIfChanged(bridge, obj, live[i]);
       const wanted = new Set(desired.map((o) => `${o.kind}/${o.metadata!.name}`));
       for (const { kind, name } of optionalObjectNames(bridge.metadata.name!)) {
         if (!wanted.has(`${kind}/${name}`)) await this.deleteIfOwned(bridge, kind, name);
@@ -121,15 +123,19 @@ export class BridgeReconciler {
     }
   }
 
-  private async applyIfChanged(bridge: MqttBridge, obj: KubernetesObject): Promise<void> {
+  /** The live object of `obj`'s name if it is the bridge's own; throws NotOwned when another's holds the name. */
+  private async ownLiveObject(bridge: MqttBridge, obj: KubernetesObject): Promise<KubernetesObject | undefined> {
+    const live = await this.liveObject(obj.kind!, obj.metadata!.namespace!, obj.metadata!.name!);
+    if (live && !ownedBy(live, bridge)) {
+      throw new NotOwned(`${obj.kind} ${obj.metadata!.name} exists and is not owned by this MqttBridge; the operator does not take it over (delete or rename it)`);
+    }
+    return live;
+  }
+
+  private async applyIfChanged(bridge: MqttBridge, obj: KubernetesObject, cached: KubernetesObject | undefined): Promise<void> {
     const type = OWNED_TYPES[obj.kind!]!;
     const ns = obj.metadata!.namespace!;
     const name = obj.metadata!.name!;
-    const cached = this.deps.caches.owned.get(obj.kind!)?.get(name, ns);
-    const live = await this.liveObject(obj.kind!, ns, name);
-    if (live && !ownedBy(live, bridge)) {
-      throw new NotOwned(`${obj.kind} ${name} exists and is not owned by this MqttBridge; the operator does not take it over (delete or rename it)`);
-    }
     if (cached && containsDesired(cached, comparable(obj as never)) && !ownsFieldsNoLongerDesired(cached, obj, FIELD_MANAGER)) return;
     await this.deps.rest.apply(resourcePath(type, ns, name), obj, FIELD_MANAGER);
     this.deps.log.info({ bridge: bridge.metadata.name, kind: obj.kind, name }, cached ? 'updated' : 'created');

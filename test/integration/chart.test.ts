@@ -178,6 +178,8 @@ const OPERATOR_GRANTS = [
   ...expand('policy', ['poddisruptionbudgets'], OWN),
   ...expand('autoscaling', ['horizontalpodautoscalers'], OWN),
   ...expand('events.k8s.io', ['events'], ['create', 'patch']),
+  // To see which Secrets carry the opt-in label (metadata requests; RBAC cannot say so).
+  ...expand('core', ['secrets'], ['list', 'watch']),
 ].sort();
 
 const LEADER_GRANTS = ['coordination.k8s.io/leases create', 'coordination.k8s.io/leases:mqbridge-operator get', 'coordination.k8s.io/leases:mqbridge-operator update'].sort();
@@ -188,7 +190,9 @@ function expectNoWildcardsOrSecrets(rules: PolicyRule[]) {
     expect(r.resources ?? []).not.toContain('*');
     expect(r.apiGroups ?? []).not.toContain('*');
     expect(r.nonResourceURLs ?? []).toEqual([]);
-    for (const res of r.resources ?? []) expect(['secrets', 'pods', 'pods/exec', 'pods/log']).not.toContain(res);
+    for (const res of r.resources ?? []) expect(['pods', 'pods/exec', 'pods/log']).not.toContain(res);
+    // Secrets: listed and watched (for their labels), never fetched or written one by one.
+    if ((r.resources ?? []).includes('secrets')) expect(r.verbs.sort()).toEqual(['list', 'watch']);
   }
 }
 
@@ -226,17 +230,41 @@ describe('helm lint and helm template', () => {
     helmHome = mkdtempSync(join(tmpdir(), 'mqbridge-helm-'));
   });
 
-  test('helm lint --strict passes with the default values and with watchNamespaces', async () => {
+  test('helm lint --strict passes with the default values, with watchNamespaces and cluster-wide', async () => {
     const a = await helm('lint', '--strict', CHART);
     expect(a).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     const b = await helm('lint', '--strict', CHART, '--set', 'watchNamespaces={a,b}');
     expect(b).toMatch(/0 chart\(s\) failed/);
+    const c = await helm('lint', '--strict', CHART, '--set', 'clusterWide=true');
+    expect(c).toMatch(/0 chart\(s\) failed/);
   });
 
-  test('default values: all namespaces through a ClusterRole with exactly the operator grants', async () => {
+  test('default values: the release namespace only, through a Role with exactly the operator grants; nothing cluster-wide', async () => {
     const objs = await template();
+    expect(ofKind(objs, 'ClusterRole')).toEqual([]);
+    expect(ofKind(objs, 'ClusterRoleBinding')).toEqual([]);
+    const roles = ofKind<Role>(objs, 'Role');
+    const operatorRole = roles.find((r) => r.metadata.name === 'mq-mqbridge')!;
+    expect(operatorRole.metadata.namespace).toBe('mq-system');
+    expect(grants(operatorRole.rules)).toEqual(OPERATOR_GRANTS);
+    expectNoWildcardsOrSecrets(operatorRole.rules);
+    const args = one<Deployment>(objs, 'Deployment').spec.template.spec.containers[0]!.args;
+    expect(args).toContain('--watch-namespaces=mq-system');
+    expect(args).toContain('--policy-file=/etc/mqbridge-operator/policy.yaml');
+  });
+
+  test('the policy values become the operator\'s policy file, and a change rolls the operator', async () => {
+    const objs = await template('policy.allowedImages={registry.example.com/iot/*}', 'policy.tenancy.restrictUnlisted=true');
+    const cm = one<Obj & { data: Record<string, string> }>(objs, 'ConfigMap', 'mq-mqbridge-policy');
+    expect(parse(cm.data['policy.yaml']!)).toMatchObject({ allowedImages: ['registry.example.com/iot/*'], tenancy: { restrictUnlisted: true } });
+    const checksum = (o: Obj[]) => one<Deployment>(o, 'Deployment').spec.template.metadata.annotations?.['mqbridge.dev/policy-checksum'];
+    expect(checksum(objs)).not.toBe(checksum(await template()));
+  });
+
+  test('clusterWide=true: all namespaces through a ClusterRole with exactly the operator grants', async () => {
+    const objs = await template('clusterWide=true');
     expect(objs.map((o) => o.kind).sort()).toEqual(
-      ['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(),
+      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(),
     );
     const sa = one(objs, 'ServiceAccount');
     const cr = one<Role>(objs, 'ClusterRole');
@@ -322,7 +350,7 @@ describe('helm lint and helm template', () => {
   });
 
   test('one replica: no PodDisruptionBudget; without leader election no Lease grants and no --leader-elect', async () => {
-    const objs = await template('replicaCount=1', 'leaderElection.enabled=false');
+    const objs = await template('replicaCount=1', 'leaderElection.enabled=false', 'clusterWide=true');
     expect(ofKind(objs, 'PodDisruptionBudget')).toEqual([]);
     expect(ofKind(objs, 'Role')).toEqual([]);
     expect(ofKind(objs, 'RoleBinding')).toEqual([]);
@@ -429,11 +457,14 @@ describe('install, upgrade and uninstall on a real API server', () => {
     ).flatMap(([group, resource]) => OWN.map((verb) => ({ verb, group, resource, namespace }))),
     { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace },
     { verb: 'patch', group: 'events.k8s.io', resource: 'events', namespace },
+    { verb: 'list', resource: 'secrets', namespace },
+    { verb: 'watch', resource: 'secrets', namespace },
   ];
 
   /** What it must never be able to do there. */
   const forbidden = (namespace: string | undefined): SarAttrs[] => [
-    ...READ.map((verb) => ({ verb, resource: 'secrets', namespace })),
+    // Secrets are listed and watched (for their labels), never fetched one by one or written.
+    ...['get', 'create', 'update', 'patch', 'delete'].map((verb) => ({ verb, resource: 'secrets', namespace })),
     ...READ.map((verb) => ({ verb, resource: 'pods', namespace })),
     { verb: 'create', resource: 'pods', namespace },
     { verb: 'create', resource: 'pods', subresource: 'exec', namespace },
@@ -500,13 +531,14 @@ describe('install, upgrade and uninstall on a real API server', () => {
   }, 120_000);
 
   test('helm install (all namespaces) creates the operator objects and Established CRDs that Helm keeps', async () => {
-    const out = await install('mq', ns);
+    const out = await install('mq', ns, 'clusterWide=true');
     expect(out).toMatch(/STATUS: deployed/);
     expect(out).toMatch(/kind: MqttBridge/); // NOTES.txt
     for (const path of [
       `/api/v1/namespaces/${ns}/serviceaccounts/mq-mqbridge`,
       `/apis/apps/v1/namespaces/${ns}/deployments/mq-mqbridge`,
       `/api/v1/namespaces/${ns}/services/mq-mqbridge-metrics`,
+      `/api/v1/namespaces/${ns}/configmaps/mq-mqbridge-policy`,
       `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/mq-mqbridge`,
       `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/mq-mqbridge-leader-election`,
       `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/mq-mqbridge-leader-election`,
@@ -589,7 +621,13 @@ describe('install, upgrade and uninstall on a real API server', () => {
 
     // The Deployment's own arguments (all namespaces, leader election), an ephemeral port.
     const dep = await rest.get<Deployment>(`/apis/apps/v1/namespaces/${ns}/deployments/mq-mqbridge`);
-    const args = dep.spec.template.spec.containers[0]!.args.filter((a) => !a.startsWith('--http-port'));
+    // The policy file the pod would mount from the release's ConfigMap.
+    const policy = await rest.get<Obj & { data: Record<string, string> }>(`/api/v1/namespaces/${ns}/configmaps/mq-mqbridge-policy`);
+    const policyFile = join(scratch, 'policy.yaml');
+    writeFileSync(policyFile, policy.data['policy.yaml']!);
+    const args = dep.spec.template.spec.containers[0]!.args
+      .filter((a) => !a.startsWith('--http-port'))
+      .map((a) => (a.startsWith('--policy-file=') ? `--policy-file=${policyFile}` : a));
     const logs: string[] = [];
     operator = spawn(process.execPath, [OPERATOR_MAIN, '--kubeconfig', kubeconfig, '--http-port=0', ...args], {
       // As the container would run it, with the chart's V8 settings.

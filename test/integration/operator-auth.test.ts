@@ -30,7 +30,8 @@ const runnerLog: string[] = [];
 
 async function putKeys(keys: Record<string, string>): Promise<void> {
   const data = Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
-  await kube.rest.apply(secretPath(kube.namespace), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'device-keys', namespace: kube.namespace }, data }, 'test-user');
+  const labels = { 'mqbridge.dev/allow-bridges': 'true' };
+  await kube.rest.apply(secretPath(kube.namespace), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'device-keys', namespace: kube.namespace, labels }, data }, 'test-user');
 }
 
 beforeAll(async () => {

@@ -10,6 +10,10 @@ let operator: OperatorProcess;
 beforeAll(async () => {
   await installCrds();
   kube = new Kube(await createNamespace('rec'));
+  // The Secrets the bridges name, with the label that lets bridges use them.
+  for (const name of ['rmq-creds', 'device-keys', 'mqtt-cert', 'redis-url']) {
+    await kube.apply(RESOURCES.secret, { apiVersion: 'v1', kind: 'Secret', metadata: { name, labels: { 'mqbridge.dev/allow-bridges': 'true' } }, data: { x: Buffer.from('y').toString('base64') } } as Obj);
+  }
   operator = await startOperator(['--watch-namespaces', kube.namespace, '--resync-seconds', '2', '--bridge-image', 'example.com/bridge:test']);
 });
 
@@ -33,7 +37,7 @@ describe('operator on a real API server', () => {
     const created = await kube.bridge('b1', {
       rocketmq: { ...rocketmq, credentialsSecret: { name: 'rmq-creds' } },
       mqtt: { port: 1884, maxPayloadBytes: 1000 },
-      service: { type: 'NodePort', nodePort: 30883, annotations: { 'example.com/lb': 'x' } },
+      service: { type: 'NodePort', nodePort: 30883, annotations: { 'example.com/lb': 'x' }, allowUnauthenticated: true },
       resources: { requests: { cpu: '100m', memory: '128Mi' } },
       nodeSelector: { pool: 'mqtt' },
       tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'mqtt', effect: 'NoSchedule' }],
@@ -182,14 +186,19 @@ describe('operator on a real API server', () => {
     });
     const svc = await waitFor('service ports', async () => {
       const s = await kube.get(RESOURCES.service, 'b1-mqtt');
-      return (spec(s).ports as unknown[]).length === 5 ? s : undefined;
+      return (spec(s).ports as unknown[]).length === 4 ? s : undefined;
     });
-    expect((spec(svc).ports as { name: string; port: number }[]).map((p) => `${p.name}:${p.port}`)).toEqual(['mqtt:1884', 'mqtts:8883', 'mqtt-ws:8083', 'mqtt-wss:8084', 'token-api:8090']);
+    expect((spec(svc).ports as { name: string; port: number }[]).map((p) => `${p.name}:${p.port}`)).toEqual(['mqtt:1884', 'mqtts:8883', 'mqtt-ws:8083', 'mqtt-wss:8084']);
+    // The token API: a ClusterIP Service of its own, never on the device-facing (here NodePort) one.
+    const tokenApi = await waitFor('token API service', () => kube.tryGet(RESOURCES.service, 'b1-token-api'));
+    expect(spec(tokenApi).type).toBe('ClusterIP');
+    expect((spec(tokenApi).ports as { name: string; port: number }[]).map((p) => `${p.name}:${p.port}`)).toEqual(['token-api:8090']);
     const pod = (spec(await kube.get(RESOURCES.deployment, 'b1-bridge')).template as { spec: { volumes: { name: string; secret?: { secretName: string } }[] } }).spec;
     expect(pod.volumes.filter((v) => v.secret).map((v) => v.secret!.secretName)).toEqual(['device-keys', 'mqtt-cert']);
     const config = await configOf('b1');
     expect(config).toMatchObject({ auth: { mode: 'SignatureOrToken', accessKeysDir: '/etc/mqbridge/access-keys' }, tls: { enabled: true, certFile: '/etc/mqbridge/tls/tls.crt' } });
     await kube.mergePatch(RESOURCES.mqttBridge, 'b1', { spec: { auth: { mode: 'None' }, tls: { enabled: false }, websocket: { enabled: false, securePort: null } } });
+    await waitFor('token API service removed', async () => ((await kube.tryGet(RESOURCES.service, 'b1-token-api')) ? undefined : true));
   });
 
   test('deleting the MqttBridge removes what it owns; its bindings turn BridgeNotFound', async () => {

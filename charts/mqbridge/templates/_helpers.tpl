@@ -41,6 +41,16 @@ helm.sh/chart: {{ include "mqbridge.chart" . }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 
+{{/*
+The namespaces the operator watches, comma-separated; empty: all of them (clusterWide). By
+default only the release namespace: cluster-wide write access is an opt-in.
+*/}}
+{{- define "mqbridge.watchedNamespaces" -}}
+{{- if not .Values.clusterWide -}}
+{{- if .Values.watchNamespaces -}}{{ join "," .Values.watchNamespaces }}{{- else -}}{{ .Release.Namespace }}{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "mqbridge.bridgeImage" -}}
 {{- printf "%s:%s" .Values.bridgeImage.repository (.Values.bridgeImage.tag | default .Chart.AppVersion) -}}
 {{- end -}}
@@ -78,4 +88,9 @@ operator/k8s/paths.ts; test/integration/chart.test.ts checks the exact set.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# Only to see which Secrets carry the opt-in label mqbridge.dev/allow-bridges=true (a bridge may
+# mount only those). The operator requests metadata only; RBAC cannot restrict list to that.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["list", "watch"]
 {{- end -}}
