@@ -10,6 +10,7 @@ const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): P
   idle: () => import('./scenarios/idle.js'),
   operator: () => import('./scenarios/operator.js'),
   'scale-out': () => import('./scenarios/scale-out.js'),
+  fuzz: () => import('./scenarios/fuzz.js'),
 };
 
 const args = process.argv.slice(2);

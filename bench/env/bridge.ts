@@ -31,6 +31,8 @@ export interface BridgeSpec {
   nodeArgs?: string[];
   /** Wait for /readyz (RocketMQ producer up); false: only for the MQTT port. */
   waitReady?: boolean;
+  /** More top-level config sections (bridge/config/schema.ts), e.g. websocket, sessionStore. */
+  extra?: Record<string, unknown>;
 }
 
 export interface RunningBridge {
@@ -61,6 +63,7 @@ export async function startBridge(spec: BridgeSpec): Promise<RunningBridge> {
     rocketmq: { endpoints: spec.endpoints, consumerGroup: spec.consumerGroup, ...spec.rocketmq },
     bindings: spec.bindings,
     log: { level: 'warn' },
+    ...spec.extra,
   };
   const file = `${dir}/config.yaml`;
   writeFileSync(file, JSON.stringify(config, null, 2) + '\n'); // JSON is YAML

@@ -1,8 +1,9 @@
 /**
  * The bridge's MQTT engine alone: aedes with the options bridge/mqtt/broker.ts passes
  * (client-id limit, connect timeout, P2P authorizeForward, per-connection packet-size guard,
- * the P2P inboxes of bridge/mqtt/p2p-route.ts), but no auth and no RocketMQ uplink: every
- * CONNECT/PUBLISH/SUBSCRIBE is allowed. Run as a child process: `node aedes-server.js <port>`.
+ * the P2P inboxes of bridge/mqtt/p2p-route.ts), but no auth, no RocketMQ uplink and no
+ * delivery policy or session persistence wrapper: every CONNECT/PUBLISH/SUBSCRIBE is allowed.
+ * Run as a child process: `node aedes-server.js <port>`.
  */
 import { createServer } from 'node:net';
 import { Aedes } from 'aedes';
@@ -12,7 +13,7 @@ import { guardPacketSize } from '../../bridge/mqtt/packet-guard.js';
 
 // The bridge's defaults (bridge/config/schema.ts, bridge/bridge.ts).
 const maxClientIdLength = 64;
-const connectTimeoutMs = 30_000;
+const connectTimeoutMs = 10_000;
 const maxPacketBytes = 64 * 1024 + 4 * 256 + 16;
 
 const port = Number(process.argv[2] ?? 1883);

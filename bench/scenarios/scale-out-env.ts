@@ -34,14 +34,14 @@ function script(name: string, ...args: string[]): Promise<unknown> {
   return run('bash', [join(ROOT, 'test/env', name), ...args], { env: { ...process.env, ...ENV }, maxBuffer: 16 << 20 });
 }
 
-/** Fresh RocketMQ (topic and groups created) and Redis. */
-export async function startBackends(log: (s: string) => void): Promise<void> {
+/** Fresh RocketMQ (topics and groups created: the scale-out ones, or those given) and Redis. */
+export async function startBackends(log: (s: string) => void, names = { topics: [`${TOPIC}:NORMAL`, `${APP_TOPIC}:NORMAL`], groups: [BRIDGE_GROUP, APP_GROUP] }): Promise<void> {
   await stopBackends();
   log('starting RocketMQ and Redis (fresh state)…');
   await run('rm', ['-rf', ENV.RMQ_DIR]);
   await Promise.all([script('rocketmq.sh', 'start'), script('redis.sh', 'start')]);
-  await script('rocketmq.sh', 'create-topic', `${TOPIC}:NORMAL`, `${APP_TOPIC}:NORMAL`);
-  await script('rocketmq.sh', 'create-group', BRIDGE_GROUP, APP_GROUP);
+  await script('rocketmq.sh', 'create-topic', ...names.topics);
+  await script('rocketmq.sh', 'create-group', ...names.groups);
 }
 
 export async function stopBackends(): Promise<void> {

@@ -38,8 +38,8 @@ export class AuthService {
   private readonly limiter: FailureLimiter;
   private readonly sessions = new WeakMap<Client, Session>();
   private readonly expiry = new WeakMap<Client, NodeJS.Timeout>();
-  /** Per connection: its id (for the session claim) and its session's epoch (for message keys). */
-  private readonly connections = new WeakMap<Client, { id: string; epoch: string }>();
+  /** Per connection: its id (for the session claim), its session's epoch (for message keys), whether its claim was let go. */
+  private readonly connections = new WeakMap<Client, { id: string; epoch: string; released: boolean }>();
   /** Connected clients by the ids of the tokens they use, to disconnect them on revocation. */
   private readonly byTokenId = new Map<string, Set<Client>>();
 
@@ -145,7 +145,10 @@ export class AuthService {
     if (!result.ok) {
       return this.refuse(client, done, 5, 'session_held_by_other_credential', `${client.id} is held by another credential (${result.holder})`);
     }
-    this.connections.set(client, { id: connection, epoch: result.epoch });
+    this.connections.set(client, { id: connection, epoch: result.epoch, released: false });
+    // A connection may end between its CONNECT and its registration (aedes then reports no
+    // disconnect): its claim must end with it all the same.
+    client.conn.once('close', () => this.forget(client));
     this.setSession(client, session);
     this.metrics.authSuccesses.inc({ mode: session.mode });
     done(null, true);
@@ -212,12 +215,13 @@ export class AuthService {
     return !rights || rights.canSubscribe(filter);
   }
 
-  /** The connection closed: its timers and index entries go, and a clean session's claim with it. */
+  /** The connection closed: its timers and index entries go, and a clean session's claim with it. Idempotent. */
   forget(client: Client): void {
     clearTimeout(this.expiry.get(client));
     this.unindex(client);
     const connection = this.connections.get(client);
-    if (!connection) return;
+    if (!connection || connection.released) return;
+    connection.released = true;
     this.deps.claims.released(client.id, connection.id, !client.clean).catch((err: Error) => {
       this.metrics.sessionStoreDegraded.inc({ operation: 'session_release' });
       this.log.debug({ clientId: client.id, err: err.message }, 'session claim not released');

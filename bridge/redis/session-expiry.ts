@@ -6,6 +6,7 @@ import type { Presence } from './presence.js';
 
 const EXPIRY_KEY = 'session-expiry';
 const SWEEP_BATCH = 200;
+const MAX_BATCHES_PER_SWEEP = 50;
 
 /** What to do with a persistent session whose expiry time has come. */
 export type ExpiryStep = 'reschedule' | 'forget-dead-pod' | 'expire';
@@ -68,16 +69,26 @@ export class SessionExpiry {
     }
   }
 
+  /**
+   * Every session due by `now`, a batch at a time (at most {@link MAX_BATCHES_PER_SWEEP} batches, so
+   * one sweep stays short): one batch per sweep would expire at most 200 sessions a minute, fewer
+   * than a fleet's client ids come and go.
+   */
   async sweep(now = Date.now()): Promise<void> {
-    const { db, presence } = this.deps;
-    const due = await db.zrangebyscore(EXPIRY_KEY, 0, now, 'LIMIT', 0, SWEEP_BATCH);
-    for (const clientId of due) {
-      const pod = await presence.presenceOf(clientId);
-      const step = expiryStep(pod, pod !== undefined && (await presence.podAlive(pod)));
-      if (step === 'forget-dead-pod') await presence.clearStale(clientId, pod!);
-      if (step !== 'expire') await db.zadd(EXPIRY_KEY, this.dueFromNow(), clientId);
-      else await this.expire(clientId);
+    for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
+      const due = await this.deps.db.zrangebyscore(EXPIRY_KEY, 0, now, 'LIMIT', 0, SWEEP_BATCH);
+      for (const clientId of due) await this.step(clientId);
+      if (due.length < SWEEP_BATCH) return;
     }
+  }
+
+  private async step(clientId: string): Promise<void> {
+    const { db, presence } = this.deps;
+    const pod = await presence.presenceOf(clientId);
+    const step = expiryStep(pod, pod !== undefined && (await presence.podAlive(pod)));
+    if (step === 'forget-dead-pod') await presence.clearStale(clientId, pod!);
+    if (step !== 'expire') await db.zadd(EXPIRY_KEY, this.dueFromNow(), clientId);
+    else await this.expire(clientId);
   }
 
   private async expire(clientId: string): Promise<void> {
