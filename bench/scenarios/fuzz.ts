@@ -97,6 +97,8 @@ interface Result {
   websocketSessions: number;
   seconds: number;
   rss: { startMb: number; peakMb: number; endMb: number };
+  /** The lowest V8 heap in use seen in the first and in the last quarter of the run: live memory, roughly; a leak makes the second grow. */
+  heapUsed: { firstQuarterLowMb: number; lastQuarterLowMb: number; peakMb: number };
   notReadySamples: number;
   bridgeExited: boolean;
   canaries: Omit<Canary, 'stop'>[];
@@ -121,6 +123,8 @@ async function campaign(bridge: RunningBridge, ports: Ports, params: { packets: 
       () => notReady++,
     );
   }, 250);
+  const heap: { at: number; mb: number }[] = [];
+  const heapSampler = setInterval(() => void heapUsedMb(ports.httpPort).then((mb) => heap.push({ at: Date.now(), mb }), () => undefined), 1_000);
 
   const t0 = Date.now();
   let sent = 0;
@@ -142,6 +146,7 @@ async function campaign(bridge: RunningBridge, ports: Ports, params: { packets: 
   const seconds = (Date.now() - t0) / 1000;
   await sleep(2_000); // the canaries go on a little after the storm
   clearInterval(sampler);
+  clearInterval(heapSampler);
   for (const c of canaries) await c.stop();
   const metrics = await scrape(ports.httpPort);
   return {
@@ -150,6 +155,7 @@ async function campaign(bridge: RunningBridge, ports: Ports, params: { packets: 
     websocketSessions: websocket,
     seconds,
     rss: { startMb: rss.start / 2 ** 20, peakMb: rss.peak / 2 ** 20, endMb: bridge.rssBytes() / 2 ** 20 },
+    heapUsed: heapSummary(heap, t0, t0 + seconds * 1000),
     notReadySamples: notReady,
     bridgeExited: exited,
     canaries: canaries.map(({ stop: _stop, ...c }) => c),
@@ -158,6 +164,22 @@ async function campaign(bridge: RunningBridge, ports: Ports, params: { packets: 
     errors: metrics.by('mqbridge_errors_total', 'component'),
     authFailures: metrics.by('mqbridge_auth_failures_total', 'reason'),
   };
+}
+
+async function heapUsedMb(httpPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('mqbridge_process_nodejs_heap_size_used_bytes '));
+  if (!line) throw new Error('no heap metric');
+  return Number(line.split(' ')[1]) / 2 ** 20;
+}
+
+function heapSummary(samples: readonly { at: number; mb: number }[], start: number, end: number): Result['heapUsed'] {
+  const quarter = (end - start) / 4;
+  const low = (from: number, to: number) => {
+    const inWindow = samples.filter((s) => s.at >= from && s.at <= to).map((s) => s.mb);
+    return inWindow.length > 0 ? Math.min(...inWindow) : Number.NaN;
+  };
+  return { firstQuarterLowMb: low(start, start + quarter), lastQuarterLowMb: low(end - quarter, end), peakMb: Math.max(...samples.map((s) => s.mb)) };
 }
 
 /** One connection, whatever carries it. */
@@ -269,8 +291,8 @@ function verdict(r: Result): string[] {
 
 function report(r: Result, params: { packets: number; seed: number; concurrency: number }, quick: boolean): void {
   printTable(
-    ['packets', 'sessions (ws)', 'seconds', 'packets/s', 'RSS start / peak / end', 'bridge alive', 'uncaught', '/readyz failures'],
-    [[fmt(r.packets), `${fmt(r.sessions)} (${fmt(r.websocketSessions)})`, r.seconds.toFixed(1), fmt(r.packets / r.seconds), `${fmt(r.rss.startMb)} / ${fmt(r.rss.peakMb)} / ${fmt(r.rss.endMb)} MB`, String(!r.bridgeExited), String(r.errors.uncaught ?? 0), String(r.notReadySamples)]],
+    ['packets', 'sessions (ws)', 'seconds', 'packets/s', 'RSS start / peak / end', 'heap low 1st / last quarter', 'bridge alive', 'uncaught', '/readyz failures'],
+    [[fmt(r.packets), `${fmt(r.sessions)} (${fmt(r.websocketSessions)})`, r.seconds.toFixed(1), fmt(r.packets / r.seconds), `${fmt(r.rss.startMb)} / ${fmt(r.rss.peakMb)} / ${fmt(r.rss.endMb)} MB`, `${fmt(r.heapUsed.firstQuarterLowMb)} / ${fmt(r.heapUsed.lastQuarterLowMb)} MB`, String(!r.bridgeExited), String(r.errors.uncaught ?? 0), String(r.notReadySamples)]],
   );
   printTable(['well-behaved device', 'round trips', 'failed', 'slowest'], r.canaries.map((c) => [c.name, fmt(c.roundTrips), fmt(c.failures), `${c.maxMs} ms`]));
   const rows = Object.entries(r.refusals).sort((a, b) => b[1] - a[1]).map(([reason, n]) => [reason, fmt(n)]);

@@ -113,8 +113,9 @@ export class AuthService {
     }
     const outcome = authenticate(this.cfg, this.secretOf, client.id, username, password, nowSeconds(), this.isRevoked);
     if (!outcome.ok) {
-      this.limiter.fail(source);
+      // Over budget means perMinute failures *before* this one: those got their real reason.
       const limited = this.limiter.blocked(source);
+      this.limiter.fail(source);
       // Slows down guessing a little more; legitimate clients rarely fail.
       setTimeout(() => {
         if (limited) this.refuse(client, done, 5, 'rate_limited', `too many failed logins from ${source}; last: ${outcome.reason}`);
@@ -147,7 +148,11 @@ export class AuthService {
     }
     this.connections.set(client, { id: connection, epoch: result.epoch, released: false });
     // A connection may end between its CONNECT and its registration (aedes then reports no
-    // disconnect): its claim must end with it all the same.
+    // disconnect), even while the claim was being written: its claim must end with it all the same.
+    if (client.closed || client.conn.destroyed) {
+      this.forget(client);
+      return done(Object.assign(new Error('connection closed during CONNECT'), { returnCode: 3 as const }), false);
+    }
     client.conn.once('close', () => this.forget(client));
     this.setSession(client, session);
     this.metrics.authSuccesses.inc({ mode: session.mode });

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Aedes, type Client, type Subscription } from 'aedes';
 import { isOwnP2PInbox } from '../auth/resources.js';
@@ -171,15 +172,17 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
     }
   }
 
-  let checked = false;
   const holdDeliveries = holdDeliveriesUntilConnack(aedes);
   const handle = aedes.handle;
+  // At start-up, on a connection that never sends a byte: the members this bridge uses must be there.
+  const probe = handle(new PassThrough() as never);
+  try {
+    checkAedesInternals(aedes, probe);
+  } finally {
+    probe.close();
+  }
   aedes.handle = (conn, req) => {
     const client = handle(conn, req);
-    if (!checked) {
-      checkAedesInternals(aedes, client);
-      checked = true;
-    }
     guardPacketSize(client, limits.maxPacketBytes);
     holdDeliveries(client);
     beforeEachPacket(client, (packet) => {
@@ -187,7 +190,6 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
     });
     return client;
   };
-  checkAedesInternals(aedes, undefined);
 
   // An accepted token upload is answered (PUBACK/PUBREC) and goes no further: it carries a token.
   dropClientPublishes(aedes, (packet) => packet.topic === TOKEN_RENEWAL_TOPIC);

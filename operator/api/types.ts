@@ -163,7 +163,28 @@ export interface MqttSpec {
   maxClientIdLength?: number;
   /** At least 100, default 30000. */
   uplinkTimeoutMs?: number;
+  /** Limits of the bridge; unset: the bridge's defaults (bridge/config/schema.ts). */
+  connectTimeoutMs?: number;
+  maxConnections?: number;
+  maxConnectionsPerSource?: number;
+  maxKeepaliveSeconds?: number;
+  maxFiltersPerSubscribe?: number;
+  maxSubscriptionsPerClient?: number;
+  maxQueuedMessagesPerSession?: number;
+  maxQos2InFlight?: number;
 }
+
+/** The MqttSpec fields passed to the bridge only when set. */
+export const MQTT_LIMIT_FIELDS = [
+  'connectTimeoutMs',
+  'maxConnections',
+  'maxConnectionsPerSource',
+  'maxKeepaliveSeconds',
+  'maxFiltersPerSubscribe',
+  'maxSubscriptionsPerClient',
+  'maxQueuedMessagesPerSession',
+  'maxQos2InFlight',
+] as const satisfies readonly (keyof MqttSpec)[];
 
 export interface ServiceSpec {
   /** Default ClusterIP. */
@@ -187,6 +208,8 @@ export interface AuthSpec {
   accessKeysSecret?: SecretRef;
   groupAllowList?: Record<string, string[]>;
   maxFailuresPerMinute?: number;
+  requireBoundTokens?: boolean;
+  sessionTakeover?: 'SameCredential' | 'Any';
   tokenApi?: TokenApiSpec;
 }
 
@@ -204,6 +227,7 @@ export interface TlsSpec {
   /** kubernetes.io/tls Secret: tls.crt, tls.key, and ca.crt for client certificates. */
   certificateSecret?: SecretRef;
   clientAuth?: 'None' | 'Optional' | 'Require';
+  clientIdFromCertificate?: boolean;
 }
 
 export interface WebsocketSpec {
@@ -342,7 +366,7 @@ export const MQTT_BRIDGE_DEFAULTS = {
   replicas: number;
   autoscaling: Required<Omit<AutoscalingSpec, 'maxReplicas'>>;
   rocketmq: { credentialsSecret: Required<Omit<CredentialsSecretRef, 'name'>> };
-  mqtt: Required<MqttSpec>;
+  mqtt: Required<Omit<MqttSpec, (typeof MQTT_LIMIT_FIELDS)[number]>>;
   service: { type: ServiceType };
   auth: Required<Pick<AuthSpec, 'mode' | 'maxFailuresPerMinute'>> & { tokenApi: Required<Omit<TokenApiSpec, 'tls'>> };
   tls: Required<Pick<TlsSpec, 'enabled' | 'port' | 'clientAuth'>>;

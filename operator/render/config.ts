@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type SessionStoreSpec, type TopicBinding } from '../api/types.js';
+import { MQTT_BRIDGE_DEFAULTS, MQTT_LIMIT_FIELDS, type MqttBridge, type SessionStoreSpec, type TopicBinding } from '../api/types.js';
 import { ACCESS_KEYS_DIR, HTTP_PORT, TLS_DIR, defaultConsumerGroup } from './names.js';
 
 /** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings. */
@@ -25,8 +25,15 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
       maxTopicLength: mqtt.maxTopicLength,
       maxClientIdLength: mqtt.maxClientIdLength,
       uplinkTimeoutMs: mqtt.uplinkTimeoutMs,
+      ...Object.fromEntries(MQTT_LIMIT_FIELDS.filter((f) => mqtt[f] !== undefined).map((f) => [f, mqtt[f]])),
     },
-    tls: { enabled: tls.enabled, port: tls.port, clientAuth: tls.clientAuth, ...certificate },
+    tls: {
+      enabled: tls.enabled,
+      port: tls.port,
+      clientAuth: tls.clientAuth,
+      ...certificate,
+      ...(tls.clientIdFromCertificate !== undefined ? { clientIdFromCertificate: tls.clientIdFromCertificate } : {}),
+    },
     websocket: { enabled: ws.enabled, port: ws.port, path: ws.path, ...(ws.securePort ? { securePort: ws.securePort } : {}) },
     auth: {
       mode: auth.mode,
@@ -34,6 +41,8 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
       ...(auth.accessKeysSecret ? { accessKeysDir: ACCESS_KEYS_DIR } : {}),
       groupAllowList: auth.groupAllowList ?? {},
       maxFailuresPerMinute: auth.maxFailuresPerMinute,
+      ...(auth.requireBoundTokens !== undefined ? { requireBoundTokens: auth.requireBoundTokens } : {}),
+      ...(auth.sessionTakeover !== undefined ? { sessionTakeover: auth.sessionTakeover } : {}),
       tokenApi,
     },
     http: { port: HTTP_PORT },
