@@ -63,7 +63,8 @@ export class MemorySessionClaims implements SessionClaims {
   async claim(clientId: string, request: ClaimRequest): Promise<ClaimResult> {
     const existing = this.records.get(clientId);
     const decision = claimDecision(existing, request, this.isConnected(clientId), this.policy);
-    if (decision.ok) this.records.set(clientId, { ...request, epoch: decision.epoch });
+    // Spelled out: a spread makes V8 give every record a map of its own (~200 bytes per client id).
+    if (decision.ok) this.records.set(clientId, { credential: request.credential, persistent: request.persistent, connection: request.connection, epoch: decision.epoch });
     return decision;
   }
 

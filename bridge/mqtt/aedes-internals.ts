@@ -6,6 +6,7 @@
  * start-up that every member is where this module expects it, so an upgrade that moves one
  * fails the start of a bridge instead of a security check at run time.
  */
+import type { EventEmitter } from 'node:events';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 
 /** The aedes release this module was written against (package.json pins it). */
@@ -132,7 +133,7 @@ interface DeliveryInternals {
   deliver0: Deliver;
   deliverQoS: Deliver;
   connackSent: boolean;
-  conn: { once(event: 'close', listener: () => void): unknown };
+  conn: Pick<EventEmitter, 'once' | 'removeListener'>;
 }
 
 /**
@@ -148,21 +149,52 @@ export function holdDeliveriesUntilConnack(aedes: Aedes): (client: Client) => vo
   aedes.on('connackSent', (_packet, client) => release.get(client)?.());
   return (client) => {
     const c = client as unknown as DeliveryInternals;
+    const originals = { deliver0: c.deliver0, deliverQoS: c.deliverQoS };
+    // undefined once settled: a wrapper captured by a subscription made before then delivers at once.
     let held: { deliver: () => void; drop: () => void }[] | undefined = [];
+    // Once the CONNACK is out (or the connection is gone) the client's own functions are put back:
+    // nothing of this hook stays with an idle connection.
     const settle = (how: 'deliver' | 'drop') => {
       const pending = held ?? [];
       held = undefined;
+      Object.assign(c, originals);
       release.delete(client);
+      c.conn.removeListener('close', onClose);
       for (const p of pending) p[how]();
     };
+    const onClose = () => settle('drop');
     release.set(client, () => settle('deliver'));
-    c.conn.once('close', () => settle('drop'));
+    c.conn.once('close', onClose);
     for (const name of ['deliver0', 'deliverQoS'] as const) {
-      const deliver = c[name];
+      const deliver = originals[name];
       c[name] = (packet, done) => {
         if (held && !c.connackSent) held.push({ deliver: () => deliver(packet, done), drop: done });
         else deliver(packet, done);
       };
     }
   };
+}
+
+/** Between the dead broker's id and the client id in the broker id of a swept will: in no pod name or aedes id. */
+const SWEPT_WILL_SEPARATOR = '|will|';
+
+/**
+ * A stored will ready for aedes to publish for a pod that died, under a broker id of its own.
+ * aedes would publish it with the dead broker's id and a counter of the sweeping broker, and a
+ * client drops a packet whose counter is not above the highest it saw from that broker id (its
+ * dedupe): every subscriber that heard more from the dead pod than the sweeping pod ever
+ * counted would drop the will, and so would one that got a will from another sweeping pod
+ * first. An id per dead broker and client means no will is ever measured against another
+ * packet; each subscriber keeps one more entry in its aedes dedupe map per will it receives.
+ * aedes deletes the stored will by this id: {@link storedWillBrokerId} gives back the real one.
+ */
+export function sweptWill<T extends { brokerId?: string; clientId?: string }>(will: T): T {
+  if (will.brokerId === undefined) return will;
+  return { ...will, brokerId: `${will.brokerId}${SWEPT_WILL_SEPARATOR}${will.clientId ?? ''}` };
+}
+
+/** The id of the broker that stored a will, from the broker id {@link sweptWill} gave it (others unchanged). */
+export function storedWillBrokerId(brokerId: string): string {
+  const end = brokerId.indexOf(SWEPT_WILL_SEPARATOR);
+  return end < 0 ? brokerId : brokerId.slice(0, end);
 }

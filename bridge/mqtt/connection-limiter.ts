@@ -29,30 +29,35 @@ export class ConnectionLimiter {
   /** Applies the limits to every connection `server` accepts; call before the server's own handler sees them. */
   guard(server: Server): void {
     server.prependListener('connection', (socket) => {
-      const source = socket.remoteAddress ?? 'unknown';
+      // The peer address is a system call and an object per socket: read only when a limit needs it.
+      const source = this.limits.maxConnectionsPerSource > 0 ? (socket.remoteAddress ?? 'unknown') : undefined;
       const refusal = this.admit(source);
       if (refusal) {
         socket.destroy();
-        this.onRefused(refusal, source);
+        this.onRefused(refusal, source ?? socket.remoteAddress ?? 'unknown');
         return;
       }
       socket.once('close', () => this.release(source));
     });
   }
 
-  /** Counts a new socket from `source`, or says which limit it would pass. */
-  admit(source: string): RefusalReason | undefined {
+  /** Counts a new socket from `source` (undefined: no per-source limit applies), or says which limit it would pass. */
+  admit(source: string | undefined): RefusalReason | undefined {
     if (this.total >= this.limits.maxConnections) return 'too_many_connections';
+    if (source === undefined || this.limits.maxConnectionsPerSource <= 0) {
+      this.total++;
+      return undefined;
+    }
     const fromSource = this.bySource.get(source) ?? 0;
-    if (this.limits.maxConnectionsPerSource > 0 && fromSource >= this.limits.maxConnectionsPerSource) return 'too_many_connections_from_source';
+    if (fromSource >= this.limits.maxConnectionsPerSource) return 'too_many_connections_from_source';
     this.total++;
-    // Without a per-source limit nothing needs the per-source counts.
-    if (this.limits.maxConnectionsPerSource > 0) this.bySource.set(source, fromSource + 1);
+    this.bySource.set(source, fromSource + 1);
     return undefined;
   }
 
-  release(source: string): void {
+  release(source: string | undefined): void {
     this.total--;
+    if (source === undefined) return;
     const fromSource = this.bySource.get(source);
     if (fromSource === undefined) return;
     if (fromSource <= 1) this.bySource.delete(source);

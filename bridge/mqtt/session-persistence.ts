@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { PerClientQueue } from '../util/client-queue.js';
+import { storedWillBrokerId, sweptWill } from './aedes-internals.js';
 
 /** What aedes hands to and gets from its persistence; opaque to us beyond these fields. */
 export interface StoredPacket {
@@ -258,7 +259,7 @@ export class SessionPersistence implements AedesPersistence {
     for await (const will of wills) {
       const refusal = this.options.willAllowed(will);
       if (refusal === undefined) {
-        yield will;
+        yield sweptWill(will);
         continue;
       }
       this.options.metrics.refused('will_not_allowed');
@@ -284,7 +285,11 @@ export class SessionPersistence implements AedesPersistence {
   outgoingStream = (client: ClientRef) => this.inner.outgoingStream(client);
   putWill = (client: ClientRef, packet: StoredPacket) => this.inner.putWill(client, packet);
   getWill = (client: ClientRef) => this.inner.getWill(client);
-  delWill = (client: ClientRef & { brokerId?: string }) => this.inner.delWill(client);
+  /** aedes deletes a swept will under the broker id {@link sweptWill} gave it. */
+  delWill = (client: ClientRef & { brokerId?: string }) => {
+    const brokerId = client.brokerId && storedWillBrokerId(client.brokerId);
+    return this.inner.delWill(brokerId === client.brokerId ? client : { id: client.id, brokerId });
+  };
   getClientList = (topic: string) => this.inner.getClientList(topic);
   destroy = () => this.inner.destroy();
 }

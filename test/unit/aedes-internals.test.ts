@@ -1,0 +1,81 @@
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { Aedes, type Client } from 'aedes';
+import mqtt from 'mqtt';
+import { checkAedesInternals, holdDeliveriesUntilConnack, storedWillBrokerId, sweptWill } from '../../bridge/mqtt/aedes-internals.js';
+
+let aedes: Aedes;
+let server: Server;
+let port: number;
+const hooked: { client: Client; closeListeners: number }[] = [];
+
+beforeAll(async () => {
+  aedes = await Aedes.createBroker();
+  const hold = holdDeliveriesUntilConnack(aedes);
+  const handle = aedes.handle;
+  server = createServer((socket) => {
+    const client = handle(socket);
+    const closeListeners = socket.listenerCount('close');
+    hold(client);
+    hooked.push({ client, closeListeners });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  server.close();
+  await new Promise<void>((resolve) => aedes.close(() => resolve()));
+});
+
+test('the members the bridge relies on are there on a live client', () => {
+  const probe = aedes.handle(new PassThrough() as never);
+  expect(() => checkAedesInternals(aedes, probe)).not.toThrow();
+  probe.close();
+});
+
+test('after the CONNACK a client keeps nothing of the delivery hold: its own functions, no extra close listener', async () => {
+  const device = await mqtt.connectAsync({ host: '127.0.0.1', port, protocolVersion: 4, reconnectPeriod: 0 });
+  await device.subscribeAsync('t/#', { qos: 1 });
+  const got = new Promise<string>((resolve) => device.once('message', (_t, payload) => resolve(payload.toString())));
+  await device.publishAsync('t/1', 'after connack', { qos: 1 });
+  expect(await got).toBe('after connack');
+  const { client, closeListeners } = hooked.at(-1)!;
+  const c = client as unknown as { deliver0: { name: string }; deliverQoS: { name: string }; conn: { listenerCount(e: string): number } };
+  expect([c.deliver0.name, c.deliverQoS.name]).toEqual(['deliverQoS0', 'deliverQoS']);
+  expect(c.conn.listenerCount('close')).toBe(closeListeners);
+  await device.endAsync();
+});
+
+describe('a will swept for a dead broker', () => {
+  const publish = (packet: object) => new Promise<void>((resolve, reject) => aedes.publish(packet as never, (err) => (err ? reject(err) : resolve())));
+
+  /** What a subscriber that already got packet 1,000 of the dead broker receives of its will. */
+  async function willDelivered(asSwept: boolean): Promise<string[]> {
+    const device = await mqtt.connectAsync({ host: '127.0.0.1', port, protocolVersion: 4, reconnectPeriod: 0 });
+    const received: string[] = [];
+    device.on('message', (_t, payload) => received.push(payload.toString()));
+    await device.subscribeAsync('w/#', { qos: 1 });
+    await publish({ cmd: 'publish', topic: 'w/live', payload: Buffer.from('from the dead pod'), qos: 1, retain: false, brokerId: 'pod-a', brokerCounter: 1_000 });
+    // Stored as aedes-persistence keeps a will: the broker id, no counter.
+    const will = { cmd: 'publish', topic: 'w/gone', payload: Buffer.from('will'), qos: 1, retain: false, clientId: 'dev-1', brokerId: 'pod-a' };
+    await publish(asSwept ? sweptWill(will) : will);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await device.endAsync();
+    return received;
+  }
+
+  test('aedes drops it as a duplicate under the dead broker id (why sweptWill exists)', async () => {
+    expect(await willDelivered(false)).toEqual(['from the dead pod']);
+  });
+
+  test('under its own broker id it reaches the subscriber, and the stored will is found by the real id', async () => {
+    expect(await willDelivered(true)).toEqual(['from the dead pod', 'will']);
+    const swept = sweptWill({ brokerId: 'pod-a', clientId: 'dev|will|1' });
+    expect(storedWillBrokerId(swept.brokerId)).toBe('pod-a');
+    expect(storedWillBrokerId('pod-a')).toBe('pod-a');
+    expect(sweptWill({ clientId: 'x' })).toEqual({ clientId: 'x' });
+  });
+});
