@@ -45,7 +45,7 @@ interface ClientInternals {
   req?: { socket?: { remoteAddress?: string } };
 }
 
-/** The in-process emitter aedes routes every publish through (mqemitter or mqemitter-redis). */
+/** The emitter aedes routes every publish through (mqemitter, or the bridge's Redis emitter). */
 export interface BrokerEmitter {
   on(topic: string, listener: (packet: AedesPublishPacket, done: () => void) => void): unknown;
 }

@@ -66,6 +66,10 @@ export class SessionStore {
       pub,
       mustBeShared: fromRocketmq,
       onLocalOnly: () => metrics.sessionStoreDegraded.inc({ operation: 'delivered_on_this_pod_only' }),
+      onUndecodable: (err) => {
+        metrics.sessionStoreDegraded.inc({ operation: 'undecodable_publish' });
+        log.warn({ err: err.message }, 'a message on the publish channel is not a packet; dropped');
+      },
     });
     this.presence = new Presence(db, podId, metrics, log);
     this.nonces = new RedisNonces(db);

@@ -3,7 +3,7 @@ import { parseConfig } from '../../bridge/config/load.js';
 import { redisKeyPrefixOf } from '../../bridge/config/schema.js';
 import type { RedisClient } from '../../bridge/redis/connection.js';
 import { clusterNodesOf, redisUrlOf } from '../../bridge/redis/connection.js';
-import { createRedisEmitter, type EmittedPacket } from '../../bridge/redis/emitter.js';
+import { createRedisEmitter, decodePacket, encodePacket, publishChannelOf, type EmittedPacket } from '../../bridge/redis/emitter.js';
 import { podKey, presenceKey } from '../../bridge/redis/presence.js';
 import { expiryStep } from '../../bridge/redis/session-expiry.js';
 
@@ -46,59 +46,90 @@ describe('session store config', () => {
   });
 });
 
-/** Enough of an ioredis connection for mqemitter-redis: status, pub/sub calls, events. */
+/** Enough of an ioredis connection for the emitter: status, pub/sub calls, events. */
 class FakeConn extends EventEmitter {
   status = 'ready';
   published: string[] = [];
+  subscribed: string[] = [];
   publish(channel: string) {
     if (this.status !== 'ready') return Promise.reject(new Error('down'));
     this.published.push(channel);
     return Promise.resolve(1);
   }
-  subscribe(_c: string, cb?: () => void) {
-    if (this.status === 'ready') cb?.();
-  }
-  psubscribe(_c: string, cb?: () => void) {
-    if (this.status === 'ready') cb?.();
+  subscribe(channel: string) {
+    this.subscribed.push(channel);
+    return Promise.resolve(1);
   }
   disconnect() {}
 }
 
-describe('Redis emitter while Redis is away', () => {
+describe('Redis emitter', () => {
   function setup(pubStatus: string) {
     const pub = new FakeConn();
     const sub = new FakeConn();
     pub.status = pubStatus;
     sub.status = pubStatus;
     const localOnly: string[] = [];
+    const undecodable: string[] = [];
     const mq = createRedisEmitter({
       prefix: 'p:',
       pub: pub as unknown as RedisClient,
       sub: sub as unknown as RedisClient,
       mustBeShared: (packet) => packet.clientId === 'rocketmq',
       onLocalOnly: (packet) => localOnly.push(packet.topic),
+      onUndecodable: (err) => undecodable.push(err.message),
     });
     const seen: string[] = [];
-    return { pub, mq, seen, localOnly };
+    return { pub, sub, mq, seen, localOnly, undecodable };
   }
 
   const subscribe = (mq: ReturnType<typeof setup>['mq'], seen: string[]) =>
     new Promise<void>((resolve) => mq.on('a/#', (packet: EmittedPacket, done) => (seen.push(packet.topic), done()), resolve));
   const emit = (mq: ReturnType<typeof setup>['mq'], packet: EmittedPacket) => new Promise<Error | undefined>((resolve) => mq.emit(packet, resolve));
+  const tick = () => new Promise((r) => setImmediate(r));
 
-  test('up: the publish goes to Redis (prefixed), not delivered here directly', async () => {
-    const { pub, mq, seen, localOnly } = setup('ready');
+  test('one channel per bridge, subscribed once, whatever the subscriptions', async () => {
+    const { sub, mq, seen } = setup('ready');
     await subscribe(mq, seen);
-    expect(await emit(mq, { topic: 'a/b' })).toBeUndefined();
-    expect(pub.published).toEqual(['p:a/b']);
+    await new Promise<void>((resolve) => mq.on('$mqbridge/p2p/dev-1/#', (_p, done) => done(), resolve));
+    expect(sub.subscribed).toEqual([publishChannelOf('p:')]);
+  });
+
+  test('up: the publish goes to the channel, and is delivered here when Redis brings it back', async () => {
+    const { pub, sub, mq, seen, localOnly } = setup('ready');
+    await subscribe(mq, seen);
+    expect(await emit(mq, { topic: 'a/b', payload: Buffer.from('x') })).toBeUndefined();
+    expect(pub.published).toEqual(['p:publishes']);
     expect([seen, localOnly]).toEqual([[], []]);
+    sub.emit('messageBuffer', Buffer.from('p:publishes'), encodePacket({ topic: 'a/b', payload: Buffer.from('x') }));
+    sub.emit('messageBuffer', Buffer.from('p:publishes'), encodePacket({ topic: 'z/b' }));
+    sub.emit('messageBuffer', Buffer.from('other:publishes'), encodePacket({ topic: 'a/other-bridge' }));
+    await tick();
+    expect(seen).toEqual(['a/b']);
+  });
+
+  test('something on the channel that is not a packet is reported and dropped; the next one is delivered', async () => {
+    const { sub, mq, seen, undecodable } = setup('ready');
+    await subscribe(mq, seen);
+    for (const garbage of [Buffer.from([0xc1]), Buffer.from('plain text'), encodePacket({ topic: 7 } as unknown as EmittedPacket)]) {
+      sub.emit('messageBuffer', Buffer.from('p:publishes'), garbage);
+    }
+    sub.emit('messageBuffer', Buffer.from('p:publishes'), encodePacket({ topic: 'a/ok' }));
+    await tick();
+    expect(undecodable).toHaveLength(3);
+    expect(seen).toEqual(['a/ok']);
+  });
+
+  test('packets keep their Buffers and fields through the channel encoding', () => {
+    const packet = { topic: 'a/b', payload: Buffer.from([0, 1, 255]), qos: 1, brokerId: 'pod-1', brokerCounter: 42, clientId: 'c' };
+    expect(decodePacket(encodePacket(packet))).toEqual(packet);
   });
 
   test('down: subscribing does not wait; a device message reaches this pod only; a RocketMQ one fails', async () => {
     const { pub, mq, seen, localOnly } = setup('reconnecting');
     await subscribe(mq, seen);
     expect(await emit(mq, { topic: 'a/b' })).toBeUndefined();
-    await new Promise((r) => setImmediate(r));
+    await tick();
     expect(seen).toEqual(['a/b']);
     expect(localOnly).toEqual(['a/b']);
     expect(await emit(mq, { topic: 'a/c', clientId: 'rocketmq' })).toBeInstanceOf(Error);
