@@ -18,6 +18,8 @@ export interface WorkerConfig {
   subscribe?: boolean;
   /** CONNECT keep-alive in seconds (default 300); the worker sends PINGREQ at half of it. */
   keepalive?: number;
+  /** CONNECT clean session flag (default true); false opens persistent sessions. */
+  clean?: boolean;
   /** Connections opened at a time (default 64). */
   connectConcurrency?: number;
 }

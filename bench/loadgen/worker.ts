@@ -74,7 +74,7 @@ async function open(i: number): Promise<Conn> {
     if (publishing) errors.push('connection closed while publishing');
   });
   const next = () => new Promise<Packet>((resolve) => conn.waiters.push(resolve));
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `${cfg.clientIdPrefix}-${i}`, keepalive: cfg.keepalive ?? 300 }));
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: cfg.clean ?? true, clientId: `${cfg.clientIdPrefix}-${i}`, keepalive: cfg.keepalive ?? 300 }));
   const connack = await next();
   if (connack.cmd !== 'connack' || connack.returnCode !== 0) throw new Error(`connect refused: ${JSON.stringify(connack)}`);
   if (cfg.role === 'sub' && cfg.subscribe !== false) {

@@ -27,7 +27,7 @@ const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`[scale-out] ${s}\n`);
 
-interface Flow {
+export interface Flow {
   deliveredPerSec: number;
   p50Us: number;
   p99Us: number;
@@ -155,7 +155,7 @@ async function measure(pods: Pod[], params: Params): Promise<PodsResult> {
 }
 
 /** Waits (at most 90 s) until the subscribers and the application stop receiving: a backlog would count as the next phase's latency. */
-async function drained(subs: Worker[], app?: AppSide): Promise<void> {
+export async function drained(subs: Worker[], app?: AppSide): Promise<void> {
   for (let quiet = 0, i = 0; quiet < 2 && i < 90; i++) {
     for (const w of subs) w.send({ type: 'mark' });
     const appSeen = app?.seen ?? 0;
@@ -165,7 +165,7 @@ async function drained(subs: Worker[], app?: AppSide): Promise<void> {
   }
 }
 
-function flow(g: GroupStats): Flow {
+export function flow(g: GroupStats): Flow {
   return { deliveredPerSec: g.received / g.seconds, p50Us: g.latency.percentile(50), p99Us: g.latency.percentile(99), count: g.latency.count };
 }
 
