@@ -33,8 +33,12 @@ interface Row {
   podRssBytes: number[];
   max: Flow;
   steady: Flow;
-  /** CPU milliseconds per 1,000 delivered messages, in the steady phase. */
+  /** CPU used with no traffic, in % of a core: the part not counted per message. */
+  idleCpuPercent: { redis: number; pods: number[] };
+  /** CPU milliseconds per 1,000 delivered messages in the steady phase, beyond the idle CPU. */
   cpuMsPer1kMessages: { redis: number; podA: number; podB: number };
+  /** A third pod started now, with this many persistent sessions in Redis: seconds until /readyz is 200. */
+  newPodReadySeconds?: number;
   errors: string[];
 }
 
@@ -83,7 +87,9 @@ export async function run(opts: { quick: boolean }): Promise<void> {
       const sessionConnectsPerSec = added > 0 ? added / ((Date.now() - t0) / 1000) : 0;
       log(`${fmt(idle)} idle persistent sessions on pod A (${fmt(sessionConnectsPerSec)}/s while adding)`);
       await sleep(2_000);
-      rows.push(await measureRow(idle, sessionConnectsPerSec, { redis, pods, sub, pub }, params));
+      const row = await measureRow(idle, sessionConnectsPerSec, { redis, pods, sub, pub }, params);
+      row.newPodReadySeconds = await newPodReadySeconds();
+      rows.push(row);
       const r = rows.at(-1)!;
       log(`  max ${fmt(r.max.deliveredPerSec)}/s; at ${params.steadyRate}/s p50 ${fmtUs(r.steady.p50Us)} p99 ${fmtUs(r.steady.p99Us)}; Redis ${round2(r.cpuMsPer1kMessages.redis)} ms CPU per 1k`);
     }
@@ -98,19 +104,24 @@ export async function run(opts: { quick: boolean }): Promise<void> {
 
 async function measureRow(idleSessions: number, sessionConnectsPerSec: number, env: { redis: Redis; pods: Pod[]; sub: Worker; pub: Worker }, params: Params): Promise<Row> {
   const { redis, pods, sub, pub } = env;
+  // What Redis and the pods spend without traffic (timers, key expiry, keep-alives) is not the messages' cost.
+  const idle = await cpuPerSecond(redis, pods, params.measureMs);
   const phase = async (rate: number) => {
     pub.send({ type: 'publish', rate });
     await sleep(params.warmupMs);
     const cpu0 = await cpuNow(redis, pods);
+    const t0 = Date.now();
     for (const w of [pub, sub]) w.send({ type: 'mark' });
     await sleep(params.measureMs);
     const published = combine([await pub.collect()]);
     const delivered = flow(combine([await sub.collect()]));
     const cpu1 = await cpuNow(redis, pods);
+    const seconds = (Date.now() - t0) / 1000;
     await pub.request({ type: 'halt' }, 'halted');
     await drained([sub]);
-    const perK = (a: number, b: number) => ((b - a) * 1e6) / Math.max(1, delivered.count);
-    return { delivered, errors: published.errors, cpu: { redis: perK(cpu0.redis, cpu1.redis), podA: perK(cpu0.pods[0]!, cpu1.pods[0]!), podB: perK(cpu0.pods[1]!, cpu1.pods[1]!) } };
+    const perK = (a: number, b: number, idlePerSec: number) => ((b - a - idlePerSec * seconds) * 1e6) / Math.max(1, delivered.count);
+    const cpu = { redis: perK(cpu0.redis, cpu1.redis, idle.redis), podA: perK(cpu0.pods[0]!, cpu1.pods[0]!, idle.pods[0]!), podB: perK(cpu0.pods[1]!, cpu1.pods[1]!, idle.pods[1]!) };
+    return { delivered, errors: published.errors, cpu };
   };
   const max = await phase(0);
   const steady = await phase(params.steadyRate);
@@ -123,11 +134,29 @@ async function measureRow(idleSessions: number, sessionConnectsPerSec: number, e
     redisChannels: pubsub.channels,
     redisMemoryBytes: memory,
     podRssBytes: pods.map((p) => procRssBytes(p.child.pid!)),
+    idleCpuPercent: { redis: idle.redis * 100, pods: idle.pods.map((x) => x * 100) },
     max: max.delivered,
     steady: steady.delivered,
     cpuMsPer1kMessages: steady.cpu,
     errors: [...max.errors, ...steady.errors],
   };
+}
+
+async function cpuPerSecond(redis: Redis, pods: Pod[], ms: number): Promise<{ redis: number; pods: number[] }> {
+  const a = await cpuNow(redis, pods);
+  const t0 = Date.now();
+  await sleep(ms);
+  const b = await cpuNow(redis, pods);
+  const seconds = (Date.now() - t0) / 1000;
+  return { redis: (b.redis - a.redis) / seconds, pods: b.pods.map((x, i) => (x - a.pods[i]!) / seconds) };
+}
+
+async function newPodReadySeconds(): Promise<number> {
+  const t0 = Date.now();
+  const pod = await startPod('bench-fleet', { device: PARENT, app: 'bnfa' });
+  const seconds = (Date.now() - t0) / 1000;
+  await pod.stop();
+  return seconds;
 }
 
 /** CPU seconds used so far by Redis (its own INFO) and by each pod process. */
@@ -141,13 +170,15 @@ function report(rows: Row[], params: Params, quick: boolean): void {
   const first = rows[0]!;
   const ratio = (x: number, base: number) => (base > 0 ? `${round2(x / base)}×` : '-');
   printTable(
-    ['idle persistent sessions', 'max delivered/s', `p50 / p99 at ${params.steadyRate}/s`, 'Redis CPU ms per 1k msgs', 'pod A / pod B CPU ms per 1k', 'Redis patterns / channels', 'vs no sessions (max, p99, Redis CPU)'],
+    ['idle persistent sessions', 'new pod ready', 'max delivered/s', `p50 / p99 at ${params.steadyRate}/s`, 'Redis CPU ms per 1k msgs', 'pod A / pod B CPU ms per 1k', 'idle CPU Redis / A / B', 'Redis patterns / channels', 'vs no sessions (max, p99, Redis CPU)'],
     rows.map((r) => [
       fmt(r.idleSessions),
+      `${round2(r.newPodReadySeconds ?? NaN)} s`,
       fmt(r.max.deliveredPerSec),
       `${fmtUs(r.steady.p50Us)} / ${fmtUs(r.steady.p99Us)}`,
       String(round2(r.cpuMsPer1kMessages.redis)),
       `${round2(r.cpuMsPer1kMessages.podA)} / ${round2(r.cpuMsPer1kMessages.podB)}`,
+      [r.idleCpuPercent.redis, ...r.idleCpuPercent.pods].map((x) => `${round2(x)} %`).join(' / '),
       `${fmt(r.redisPatterns)} / ${fmt(r.redisChannels)}`,
       r === first ? '' : `${ratio(r.max.deliveredPerSec, first.max.deliveredPerSec)}, ${ratio(r.steady.p99Us, first.steady.p99Us)}, ${ratio(r.cpuMsPer1kMessages.redis, first.cpuMsPer1kMessages.redis)}`,
     ]),
