@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Bridge } from '../../bridge/bridge.js';
-import { decodePacket, publishChannelOf } from '../../bridge/redis/emitter.js';
+import { channelOf, decodePacket } from '../../bridge/redis/emitter.js';
 import { TestKeys } from './support/auth.js';
 import { metricValue, startBridge } from './support/bridge.js';
 import { podsSpec, startPods } from './support/cluster.js';
@@ -188,8 +188,8 @@ describe.each([
     const channel = env.channelPrefix ? new Redis(REDIS_URL) : undefined;
     const onChannel: string[] = [];
     if (channel) {
-      channel.on('messageBuffer', (_c: Buffer, message: Buffer) => onChannel.push(decodePacket(message)?.topic ?? '?'));
-      await channel.subscribe(publishChannelOf(env.channelPrefix!));
+      channel.on('pmessageBuffer', (_p: Buffer, _c: Buffer, message: Buffer) => onChannel.push(decodePacket(message)?.topic ?? '?'));
+      await channel.psubscribe(`${channelOf(env.channelPrefix!, '')}*`);
     }
     try {
       const device = await connect(podA, uniqueId('GID_iso@@@renew-'), { w: ['iso/#'] }, false);

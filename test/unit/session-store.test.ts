@@ -3,7 +3,7 @@ import { parseConfig } from '../../bridge/config/load.js';
 import { redisKeyPrefixOf } from '../../bridge/config/schema.js';
 import type { RedisClient } from '../../bridge/redis/connection.js';
 import { clusterNodesOf, redisUrlOf } from '../../bridge/redis/connection.js';
-import { createRedisEmitter, decodePacket, encodePacket, publishChannelOf, type EmittedPacket } from '../../bridge/redis/emitter.js';
+import { channelOf, createRedisEmitter, decodePacket, encodePacket, type EmittedPacket } from '../../bridge/redis/emitter.js';
 import { podKey, presenceKey } from '../../bridge/redis/presence.js';
 import { expiryStep } from '../../bridge/redis/session-expiry.js';
 
@@ -50,16 +50,23 @@ describe('session store config', () => {
 class FakeConn extends EventEmitter {
   status = 'ready';
   published: string[] = [];
-  subscribed: string[] = [];
+  subscribed = new Set<string>();
+  calls: string[] = [];
   publish(channel: string) {
     if (this.status !== 'ready') return Promise.reject(new Error('down'));
     this.published.push(channel);
     return Promise.resolve(1);
   }
-  subscribe(channel: string) {
-    this.subscribed.push(channel);
+  private record(call: string, channel: string, on: boolean) {
+    this.calls.push(`${call} ${channel}`);
+    if (on) this.subscribed.add(channel);
+    else this.subscribed.delete(channel);
     return Promise.resolve(1);
   }
+  subscribe = (channel: string) => this.record('subscribe', channel, true);
+  unsubscribe = (channel: string) => this.record('unsubscribe', channel, false);
+  psubscribe = (pattern: string) => this.record('psubscribe', pattern, true);
+  punsubscribe = (pattern: string) => this.record('punsubscribe', pattern, false);
   disconnect() {}
 }
 
@@ -82,39 +89,69 @@ describe('Redis emitter', () => {
     const seen: string[] = [];
     return { pub, sub, mq, seen, localOnly, undecodable };
   }
-
-  const subscribe = (mq: ReturnType<typeof setup>['mq'], seen: string[]) =>
-    new Promise<void>((resolve) => mq.on('a/#', (packet: EmittedPacket, done) => (seen.push(packet.topic), done()), resolve));
-  const emit = (mq: ReturnType<typeof setup>['mq'], packet: EmittedPacket) => new Promise<Error | undefined>((resolve) => mq.emit(packet, resolve));
+  type Mq = ReturnType<typeof setup>['mq'];
+  const listen = (mq: Mq, filter: string, seen: string[] = []) => {
+    const listener = (packet: EmittedPacket, done: () => void) => (seen.push(packet.topic), done());
+    return new Promise<typeof listener>((resolve) => mq.on(filter, listener, () => resolve(listener)));
+  };
+  const emit = (mq: Mq, packet: EmittedPacket) => new Promise<Error | undefined>((resolve) => mq.emit(packet, resolve));
+  const fromRedis = (sub: FakeConn, topic: string) => sub.emit('messageBuffer', Buffer.from(channelOf('p:', topic)), encodePacket({ topic }));
   const tick = () => new Promise((r) => setImmediate(r));
 
-  test('one channel per bridge, subscribed once, whatever the subscriptions', async () => {
-    const { sub, mq, seen } = setup('ready');
-    await subscribe(mq, seen);
-    await new Promise<void>((resolve) => mq.on('$mqbridge/p2p/dev-1/#', (_p, done) => done(), resolve));
-    expect(sub.subscribed).toEqual([publishChannelOf('p:')]);
+  test.each([
+    ['bnch/d2d', 'p:t:bnch'],
+    ['bnch', 'p:t:bnch'],
+    ['$SYS/pod-1/heartbeat', 'p:t:$SYS'],
+    ['$mqbridge/p2p/dev-1/bnch/x', 'p:t:$mqbridge'],
+    ['/leading', 'p:t:'],
+  ])('a publish to %s travels on %s', (topic, channel) => {
+    expect(channelOf('p:', topic)).toBe(channel);
   });
 
-  test('up: the publish goes to the channel, and is delivered here when Redis brings it back', async () => {
+  test('one Redis subscription per first level, however many filters: 10,000 inboxes are one channel', async () => {
+    const { sub, mq } = setup('ready');
+    const inboxes = await Promise.all(Array.from({ length: 10_000 }, (_, i) => listen(mq, `$mqbridge/p2p/dev-${i}/#`)));
+    await listen(mq, 'bnch/+/x');
+    await listen(mq, 'bnch/#');
+    expect([...sub.subscribed].sort()).toEqual(['p:t:$mqbridge', 'p:t:bnch']);
+    // The channel stays until its last filter is gone.
+    inboxes.slice(1).forEach((listener, i) => mq.removeListener(`$mqbridge/p2p/dev-${i + 1}/#`, listener));
+    expect(sub.subscribed.has('p:t:$mqbridge')).toBe(true);
+    mq.removeListener('$mqbridge/p2p/dev-0/#', inboxes[0]!);
+    expect([...sub.subscribed]).toEqual(['p:t:bnch']);
+  });
+
+  test('up: the publish goes to its channel, and is delivered here when Redis brings it back', async () => {
     const { pub, sub, mq, seen, localOnly } = setup('ready');
-    await subscribe(mq, seen);
+    await listen(mq, 'a/#', seen);
     expect(await emit(mq, { topic: 'a/b', payload: Buffer.from('x') })).toBeUndefined();
-    expect(pub.published).toEqual(['p:publishes']);
+    expect(pub.published).toEqual(['p:t:a']);
     expect([seen, localOnly]).toEqual([[], []]);
-    sub.emit('messageBuffer', Buffer.from('p:publishes'), encodePacket({ topic: 'a/b', payload: Buffer.from('x') }));
-    sub.emit('messageBuffer', Buffer.from('p:publishes'), encodePacket({ topic: 'z/b' }));
-    sub.emit('messageBuffer', Buffer.from('other:publishes'), encodePacket({ topic: 'a/other-bridge' }));
+    fromRedis(sub, 'a/b');
+    fromRedis(sub, 'z/b');
     await tick();
     expect(seen).toEqual(['a/b']);
   });
 
-  test('something on the channel that is not a packet is reported and dropped; the next one is delivered', async () => {
+  test('a filter with a wildcard first level hears every channel through one pattern, each packet once', async () => {
+    const { sub, mq, seen } = setup('ready');
+    await listen(mq, 'a/#', seen);
+    await listen(mq, '#', seen);
+    await listen(mq, '+/b', seen);
+    expect(sub.calls).toEqual(['subscribe p:t:a', 'psubscribe p:t:*']);
+    fromRedis(sub, 'a/b'); // the channel's copy: ignored while the pattern is on
+    sub.emit('pmessageBuffer', Buffer.from('p:t:*'), Buffer.from('p:t:a'), encodePacket({ topic: 'a/b' }));
+    await tick();
+    expect(seen.sort()).toEqual(['a/b', 'a/b', 'a/b']); // once per matching listener, not twice each
+  });
+
+  test('something on a channel that is not a packet is reported and dropped; the next one is delivered', async () => {
     const { sub, mq, seen, undecodable } = setup('ready');
-    await subscribe(mq, seen);
+    await listen(mq, 'a/#', seen);
     for (const garbage of [Buffer.from([0xc1]), Buffer.from('plain text'), encodePacket({ topic: 7 } as unknown as EmittedPacket)]) {
-      sub.emit('messageBuffer', Buffer.from('p:publishes'), garbage);
+      sub.emit('messageBuffer', Buffer.from('p:t:a'), garbage);
     }
-    sub.emit('messageBuffer', Buffer.from('p:publishes'), encodePacket({ topic: 'a/ok' }));
+    fromRedis(sub, 'a/ok');
     await tick();
     expect(undecodable).toHaveLength(3);
     expect(seen).toEqual(['a/ok']);
@@ -127,7 +164,7 @@ describe('Redis emitter', () => {
 
   test('down: subscribing does not wait; a device message reaches this pod only; a RocketMQ one fails', async () => {
     const { pub, mq, seen, localOnly } = setup('reconnecting');
-    await subscribe(mq, seen);
+    await listen(mq, 'a/#', seen);
     expect(await emit(mq, { topic: 'a/b' })).toBeUndefined();
     await tick();
     expect(seen).toEqual(['a/b']);
