@@ -190,7 +190,8 @@ const SWEPT_WILL_SEPARATOR = '|will|';
  */
 export function sweptWill<T extends { brokerId?: string; clientId?: string }>(will: T): T {
   if (will.brokerId === undefined) return will;
-  return { ...will, brokerId: `${will.brokerId}${SWEPT_WILL_SEPARATOR}${will.clientId ?? ''}` };
+  // Encoded: aedes-persistence-redis splits packet keys (`packet:<broker id>:<counter>`) at ':'.
+  return { ...will, brokerId: `${will.brokerId}${SWEPT_WILL_SEPARATOR}${encodeURIComponent(will.clientId ?? '')}` };
 }
 
 /** The id of the broker that stored a will, from the broker id {@link sweptWill} gave it (others unchanged). */

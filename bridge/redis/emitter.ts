@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { ChannelInterest, channelOf } from './channels.js';
 import type { RedisClient } from './connection.js';
 
 /** The part of an mqemitter that aedes uses. */
@@ -22,32 +24,37 @@ const createLocalEmitter = require('mqemitter') as (options: object) => Emitter;
 const msgpack = require('msgpack-lite') as { encode(value: unknown): Buffer; decode(buffer: Buffer): unknown };
 
 /**
- * The Redis channel a publish travels on: one per first topic level (a binding's parent topic,
- * `$SYS`, the P2P inboxes), so a pod hears only the parents it has subscribers for, and Redis'
- * subscriptions are bounded by the bindings, not by the devices.
+ * A packet as it travels on a channel, with an id unique to its publish (msgpack keeps
+ * Buffers): a pod that also listens through the every-channel pattern gets it twice.
  */
-export function channelOf(prefix: string, topic: string): string {
-  const end = topic.indexOf('/');
-  return `${prefix}t:${end < 0 ? topic : topic.slice(0, end)}`;
+export interface Envelope {
+  id: string;
+  packet: EmittedPacket;
 }
 
-/** A filter whose first level is a wildcard hears every channel of the bridge, through one pattern. */
-function everyChannelOf(prefix: string): string {
-  return `${prefix}t:*`;
+export function encodeEnvelope(envelope: Envelope): Buffer {
+  return msgpack.encode([envelope.id, envelope.packet]);
 }
 
-function firstLevelIsWildcard(filter: string): boolean {
-  return filter === '#' || filter === '+' || filter.startsWith('+/');
+export function decodeEnvelope(message: Buffer): Envelope | undefined {
+  const decoded = msgpack.decode(message) as unknown;
+  if (!Array.isArray(decoded) || typeof decoded[0] !== 'string') return undefined;
+  const packet = decoded[1] as Partial<EmittedPacket> | null;
+  return packet !== null && typeof packet === 'object' && typeof packet.topic === 'string' ? { id: decoded[0], packet: packet as EmittedPacket } : undefined;
 }
 
-/** A packet as it travels on the channel (msgpack keeps Buffers). */
-export function encodePacket(packet: EmittedPacket): Buffer {
-  return msgpack.encode(packet);
-}
+/** The ids of the last packets delivered, to drop the second copy of one (insertion order is age). */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly max: number) {}
 
-export function decodePacket(message: Buffer): EmittedPacket | undefined {
-  const packet = msgpack.decode(message) as Partial<EmittedPacket> | null;
-  return packet !== null && typeof packet === 'object' && typeof packet.topic === 'string' ? (packet as EmittedPacket) : undefined;
+  /** Whether the id was seen; remembers it. */
+  seen(id: string): boolean {
+    if (this.ids.has(id)) return true;
+    this.ids.add(id);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value as string);
+    return false;
+  }
 }
 
 export interface EmitterOptions {
@@ -60,8 +67,10 @@ export interface EmitterOptions {
   mustBeShared: (packet: EmittedPacket) => boolean;
   /** A packet went to this pod's subscribers only, because Redis was away. */
   onLocalOnly: (packet: EmittedPacket) => void;
-  /** Something on the channel that is not a packet of ours; it is dropped. */
+  /** Something on a channel that is not a packet of ours; it is dropped. */
   onUndecodable: (err: Error) => void;
+  /** Redis refused a SUBSCRIBE; it is tried again every second while the channel is wanted. */
+  onSubscribeFailed: (channel: string, err: Error) => void;
 }
 
 /**
@@ -78,15 +87,18 @@ export interface EmitterOptions {
 export function createRedisEmitter(options: EmitterOptions): Emitter {
   const { prefix, sub, pub, mustBeShared, onLocalOnly, onUndecodable } = options;
   const local = createLocalEmitter({ concurrency: 100, matchEmptyLevels: true });
-  const channels = new RedisInterest(sub, prefix);
+  const channels = new ChannelInterest(sub, prefix, options.onSubscribeFailed);
+  const recent = new RecentIds(10_000);
+  const idPrefix = `${randomBytes(6).toString('base64url')}:`;
+  let published = 0;
   let closed = false;
 
   const deliver = (message: Buffer) => {
-    const packet = decodeOrReport(message, onUndecodable);
-    if (packet) local.emit(packet);
+    const envelope = decodeOrReport(message, onUndecodable);
+    if (!envelope || (channels.patternUsed && recent.seen(envelope.id))) return;
+    local.emit(envelope.packet);
   };
-  // With the every-channel pattern on, a channel's own copy would be a second one.
-  sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => channels.everyChannel || deliver(message));
+  sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => deliver(message));
   sub.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => deliver(message));
 
   function fallback(packet: EmittedPacket, done: (err?: Error) => void, err: Error): void {
@@ -98,16 +110,17 @@ export function createRedisEmitter(options: EmitterOptions): Emitter {
   return {
     on(topic, listener, done) {
       local.on(topic, listener);
-      channels.add(topic, done);
+      channels.add(topic, listener, done);
     },
     removeListener(topic, listener, done) {
       local.removeListener(topic, listener, done);
-      channels.remove(topic);
+      channels.remove(topic, listener);
     },
     emit(packet, done = () => undefined) {
       if (closed) return done(new Error('the emitter is closed'));
       if (pub.status !== 'ready') return fallback(packet, done, new Error('Redis is unreachable'));
-      pub.publish(channelOf(prefix, packet.topic), encodePacket(packet)).then(
+      const message = encodeEnvelope({ id: idPrefix + (published++).toString(36), packet });
+      pub.publish(channelOf(prefix, packet.topic), message).then(
         () => {
           // Our own subscriber connection is down: Redis will not bring the packet back to us.
           if (sub.status !== 'ready') return local.emit(packet, done);
@@ -119,6 +132,7 @@ export function createRedisEmitter(options: EmitterOptions): Emitter {
     close(done) {
       if (closed) return done();
       closed = true;
+      channels.close();
       sub.disconnect();
       pub.disconnect();
       local.close(done);
@@ -126,62 +140,11 @@ export function createRedisEmitter(options: EmitterOptions): Emitter {
   };
 }
 
-/**
- * The Redis channels this pod listens on, counted by the local filters that need them: the
- * first filter of a first level subscribes its channel, the last one gone unsubscribes it.
- */
-class RedisInterest {
-  private readonly counts = new Map<string, number>();
-
-  constructor(
-    private readonly sub: RedisClient,
-    private readonly prefix: string,
-  ) {}
-
-  get everyChannel(): boolean {
-    return this.counts.has(everyChannelOf(this.prefix));
-  }
-
-  /** `done` once Redis has the subscription (at once while it is away: the offline queue sends it later). */
-  add(filter: string, done?: () => void): void {
-    const channel = this.channelFor(filter);
-    const count = this.counts.get(channel) ?? 0;
-    this.counts.set(channel, count + 1);
-    const finish = () => {
-      if (done) setImmediate(done);
-    };
-    if (count > 0) return finish();
-    const subscribed = channel === everyChannelOf(this.prefix) ? this.sub.psubscribe(channel) : this.sub.subscribe(channel);
-    // The connection logs its errors and subscribes again when it is back.
-    if (this.sub.status !== 'ready') {
-      subscribed.catch(() => undefined);
-      return finish();
-    }
-    subscribed.then(finish, finish);
-  }
-
-  remove(filter: string): void {
-    const channel = this.channelFor(filter);
-    const count = this.counts.get(channel) ?? 0;
-    if (count > 1) {
-      this.counts.set(channel, count - 1);
-      return;
-    }
-    this.counts.delete(channel);
-    const unsubscribed = channel === everyChannelOf(this.prefix) ? this.sub.punsubscribe(channel) : this.sub.unsubscribe(channel);
-    unsubscribed.catch(() => undefined);
-  }
-
-  private channelFor(filter: string): string {
-    return firstLevelIsWildcard(filter) ? everyChannelOf(this.prefix) : channelOf(this.prefix, filter);
-  }
-}
-
-function decodeOrReport(message: Buffer, onUndecodable: (err: Error) => void): EmittedPacket | undefined {
+function decodeOrReport(message: Buffer, onUndecodable: (err: Error) => void): Envelope | undefined {
   try {
-    const packet = decodePacket(message);
-    if (!packet) onUndecodable(new Error('not a packet'));
-    return packet;
+    const envelope = decodeEnvelope(message);
+    if (!envelope) onUndecodable(new Error('not a packet'));
+    return envelope;
   } catch (err) {
     onUndecodable(err as Error);
     return undefined;

@@ -68,7 +68,11 @@ export class SessionStore {
       onLocalOnly: () => metrics.sessionStoreDegraded.inc({ operation: 'delivered_on_this_pod_only' }),
       onUndecodable: (err) => {
         metrics.sessionStoreDegraded.inc({ operation: 'undecodable_publish' });
-        log.warn({ err: err.message }, 'a message on the publish channel is not a packet; dropped');
+        log.warn({ err: err.message }, 'a message on a publish channel is not a packet; dropped');
+      },
+      onSubscribeFailed: (channel, err) => {
+        metrics.sessionStoreDegraded.inc({ operation: 'channel_subscribe_failed' });
+        log.warn({ channel, err: err.message }, 'Redis refused a channel subscription; trying again');
       },
     });
     this.presence = new Presence(db, podId, metrics, log);

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Bridge } from '../../bridge/bridge.js';
-import { channelOf, decodePacket } from '../../bridge/redis/emitter.js';
+import { channelOf } from '../../bridge/redis/channels.js';
+import { decodeEnvelope } from '../../bridge/redis/emitter.js';
 import { TestKeys } from './support/auth.js';
 import { metricValue, startBridge } from './support/bridge.js';
 import { podsSpec, startPods } from './support/cluster.js';
@@ -188,7 +189,7 @@ describe.each([
     const channel = env.channelPrefix ? new Redis(REDIS_URL) : undefined;
     const onChannel: string[] = [];
     if (channel) {
-      channel.on('pmessageBuffer', (_p: Buffer, _c: Buffer, message: Buffer) => onChannel.push(decodePacket(message)?.topic ?? '?'));
+      channel.on('pmessageBuffer', (_p: Buffer, _c: Buffer, message: Buffer) => onChannel.push(decodeEnvelope(message)?.packet.topic ?? '?'));
       await channel.psubscribe(`${channelOf(env.channelPrefix!, '')}*`);
     }
     try {

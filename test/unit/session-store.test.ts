@@ -3,7 +3,8 @@ import { parseConfig } from '../../bridge/config/load.js';
 import { redisKeyPrefixOf } from '../../bridge/config/schema.js';
 import type { RedisClient } from '../../bridge/redis/connection.js';
 import { clusterNodesOf, redisUrlOf } from '../../bridge/redis/connection.js';
-import { channelOf, createRedisEmitter, decodePacket, encodePacket, type EmittedPacket } from '../../bridge/redis/emitter.js';
+import { channelOf } from '../../bridge/redis/channels.js';
+import { createRedisEmitter, decodeEnvelope, encodeEnvelope, type EmittedPacket } from '../../bridge/redis/emitter.js';
 import { podKey, presenceKey } from '../../bridge/redis/presence.js';
 import { expiryStep } from '../../bridge/redis/session-expiry.js';
 
@@ -63,7 +64,11 @@ class FakeConn extends EventEmitter {
     else this.subscribed.delete(channel);
     return Promise.resolve(1);
   }
-  subscribe = (channel: string) => this.record('subscribe', channel, true);
+  failSubscribes = 0;
+  subscribe = (channel: string) => {
+    if (this.failSubscribes > 0 && this.failSubscribes--) return Promise.reject(new Error('refused'));
+    return this.record('subscribe', channel, true);
+  };
   unsubscribe = (channel: string) => this.record('unsubscribe', channel, false);
   psubscribe = (pattern: string) => this.record('psubscribe', pattern, true);
   punsubscribe = (pattern: string) => this.record('punsubscribe', pattern, false);
@@ -78,6 +83,7 @@ describe('Redis emitter', () => {
     sub.status = pubStatus;
     const localOnly: string[] = [];
     const undecodable: string[] = [];
+    const failed: string[] = [];
     const mq = createRedisEmitter({
       prefix: 'p:',
       pub: pub as unknown as RedisClient,
@@ -85,9 +91,10 @@ describe('Redis emitter', () => {
       mustBeShared: (packet) => packet.clientId === 'rocketmq',
       onLocalOnly: (packet) => localOnly.push(packet.topic),
       onUndecodable: (err) => undecodable.push(err.message),
+      onSubscribeFailed: (channel) => failed.push(channel),
     });
     const seen: string[] = [];
-    return { pub, sub, mq, seen, localOnly, undecodable };
+    return { pub, sub, mq, seen, localOnly, undecodable, failed };
   }
   type Mq = ReturnType<typeof setup>['mq'];
   const listen = (mq: Mq, filter: string, seen: string[] = []) => {
@@ -95,7 +102,9 @@ describe('Redis emitter', () => {
     return new Promise<typeof listener>((resolve) => mq.on(filter, listener, () => resolve(listener)));
   };
   const emit = (mq: Mq, packet: EmittedPacket) => new Promise<Error | undefined>((resolve) => mq.emit(packet, resolve));
-  const fromRedis = (sub: FakeConn, topic: string) => sub.emit('messageBuffer', Buffer.from(channelOf('p:', topic)), encodePacket({ topic }));
+  let ids = 0;
+  const envelope = (topic: string, id = `other-pod:${ids++}`) => encodeEnvelope({ id, packet: { topic } });
+  const fromRedis = (sub: FakeConn, topic: string, id?: string) => sub.emit('messageBuffer', Buffer.from(channelOf('p:', topic)), envelope(topic, id));
   const tick = () => new Promise((r) => setImmediate(r));
 
   test.each([
@@ -139,27 +148,55 @@ describe('Redis emitter', () => {
     await listen(mq, '#', seen);
     await listen(mq, '+/b', seen);
     expect(sub.calls).toEqual(['subscribe p:t:a', 'psubscribe p:t:*']);
-    fromRedis(sub, 'a/b'); // the channel's copy: ignored while the pattern is on
-    sub.emit('pmessageBuffer', Buffer.from('p:t:*'), Buffer.from('p:t:a'), encodePacket({ topic: 'a/b' }));
+    fromRedis(sub, 'a/b', 'pod-x:1'); // the channel's copy…
+    sub.emit('pmessageBuffer', Buffer.from('p:t:*'), Buffer.from('p:t:a'), envelope('a/b', 'pod-x:1')); // …and the pattern's
+    fromRedis(sub, 'a/c', 'pod-x:2');
     await tick();
-    expect(seen.sort()).toEqual(['a/b', 'a/b', 'a/b']); // once per matching listener, not twice each
+    // Once per matching listener (a/b: three, a/c: two); the second copy of a/b is dropped.
+    expect(seen.sort()).toEqual(['a/b', 'a/b', 'a/b', 'a/c', 'a/c']);
+  });
+
+  test('a pair removed more often than added (an UNSUBSCRIBE naming a filter twice) keeps the channel of the others', async () => {
+    const { sub, mq } = setup('ready');
+    const mine = await listen(mq, 'a/x');
+    await listen(mq, 'a/y');
+    mq.removeListener('a/x', mine);
+    mq.removeListener('a/x', mine);
+    mq.removeListener('a/y', mine); // a listener that never held a/y
+    expect([...sub.subscribed]).toEqual(['p:t:a']);
+  });
+
+  test('a filter added while its channel is being subscribed waits for it; a refused SUBSCRIBE is tried again', async () => {
+    const { sub, mq, failed } = setup('ready');
+    sub.failSubscribes = 1;
+    await Promise.all([listen(mq, 'a/x'), listen(mq, 'a/y')]);
+    expect(failed).toEqual(['p:t:a']);
+    expect(sub.subscribed.size).toBe(0);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect([...sub.subscribed]).toEqual(['p:t:a']);
+  });
+
+  test('a key prefix with glob characters is escaped in the pattern', async () => {
+    const sub = new FakeConn();
+    const mq = createRedisEmitter({ prefix: 'b[1]*:', pub: new FakeConn() as unknown as RedisClient, sub: sub as unknown as RedisClient, mustBeShared: () => false, onLocalOnly: () => undefined, onUndecodable: () => undefined, onSubscribeFailed: () => undefined });
+    await new Promise<void>((resolve) => mq.on('#', (_p, done) => done(), resolve));
+    expect([...sub.subscribed]).toEqual(['b\\[1\\]\\*:t:*']);
   });
 
   test('something on a channel that is not a packet is reported and dropped; the next one is delivered', async () => {
     const { sub, mq, seen, undecodable } = setup('ready');
     await listen(mq, 'a/#', seen);
-    for (const garbage of [Buffer.from([0xc1]), Buffer.from('plain text'), encodePacket({ topic: 7 } as unknown as EmittedPacket)]) {
-      sub.emit('messageBuffer', Buffer.from('p:t:a'), garbage);
-    }
+    const garbage = [Buffer.from([0xc1]), Buffer.from('plain text'), encodeEnvelope({ id: 'x', packet: { topic: 7 } as unknown as EmittedPacket }), encodeEnvelope({ id: 7, packet: { topic: 'a/b' } } as unknown as { id: string; packet: EmittedPacket })];
+    for (const message of garbage) sub.emit('messageBuffer', Buffer.from('p:t:a'), message);
     fromRedis(sub, 'a/ok');
     await tick();
-    expect(undecodable).toHaveLength(3);
+    expect(undecodable).toHaveLength(4);
     expect(seen).toEqual(['a/ok']);
   });
 
   test('packets keep their Buffers and fields through the channel encoding', () => {
     const packet = { topic: 'a/b', payload: Buffer.from([0, 1, 255]), qos: 1, brokerId: 'pod-1', brokerCounter: 42, clientId: 'c' };
-    expect(decodePacket(encodePacket(packet))).toEqual(packet);
+    expect(decodeEnvelope(encodeEnvelope({ id: 'pod-1:0', packet }))).toEqual({ id: 'pod-1:0', packet });
   });
 
   test('down: subscribing does not wait; a device message reaches this pod only; a RocketMQ one fails', async () => {
