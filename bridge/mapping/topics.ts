@@ -53,6 +53,11 @@ export function p2pInboxFilter(clientId: string): string {
   return `${P2P_INTERNAL_PREFIX}${encodeURIComponent(clientId)}/#`;
 }
 
+/** Whether a filter matches P2P inboxes only (one client's, or every client's). */
+export function isP2pInboxFilter(filter: string): boolean {
+  return filter.startsWith(P2P_INTERNAL_PREFIX);
+}
+
 /** Every client's inbox: what one pod-wide route listens on. */
 export const P2P_ALL_INBOXES = `${P2P_INTERNAL_PREFIX}#`;
 

@@ -15,6 +15,11 @@ export function everyChannelOf(prefix: string): string {
   return `${prefix.replace(/[\\*?[\]]/g, '\\$&')}t:*`;
 }
 
+/** The channel of one pod: packets meant for one of its clients (P2P) travel there only. */
+export function podChannelOf(prefix: string, podId: string): string {
+  return `${prefix}p:${podId}`;
+}
+
 function firstLevelIsWildcard(filter: string): boolean {
   return filter === '#' || filter === '+' || filter.startsWith('+/');
 }
@@ -25,6 +30,8 @@ const RETRY_MS = 1_000;
  * The Redis channels one pod listens on, held by the local (filter, listener) pairs under each:
  * the first pair of a channel subscribes it, the last one gone unsubscribes it. A pair is
  * counted once however often aedes adds or removes it (an UNSUBSCRIBE may name a filter twice).
+ * A filter whose packets are all sent to their target's pod (`routedToPod`) needs no channel:
+ * the pod's own channel, held from the start, brings them.
  */
 export class ChannelInterest {
   private readonly holders = new Map<string, Map<string, Set<unknown>>>();
@@ -38,10 +45,23 @@ export class ChannelInterest {
     private readonly sub: RedisClient,
     private readonly prefix: string,
     private readonly onSubscribeFailed: (channel: string, err: Error) => void,
+    private readonly routedToPod: (filter: string) => boolean = () => false,
   ) {}
+
+  /** Listens on a channel for as long as the pod lives, whatever the filters. */
+  hold(channel: string): Promise<void> {
+    this.holders.set(channel, new Map([['', new Set([this])]]));
+    const subscribed = this.subscribe(channel);
+    this.subscribed.set(channel, subscribed);
+    return subscribed;
+  }
 
   /** `done` once Redis has the channel (at once while Redis is away: the offline queue sends it later). */
   add(filter: string, listener: unknown, done?: () => void): void {
+    if (this.routedToPod(filter)) {
+      if (done) setImmediate(done);
+      return;
+    }
     const channel = this.channelFor(filter);
     let filters = this.holders.get(channel);
     if (!filters) {
@@ -55,6 +75,7 @@ export class ChannelInterest {
   }
 
   remove(filter: string, listener: unknown): void {
+    if (this.routedToPod(filter)) return;
     const channel = this.channelFor(filter);
     const filters = this.holders.get(channel);
     const listeners = filters?.get(filter);

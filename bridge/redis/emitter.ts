@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { ChannelInterest, channelOf } from './channels.js';
+import { ChannelInterest, channelOf, podChannelOf } from './channels.js';
 import type { RedisClient } from './connection.js';
 
 /** The part of an mqemitter that aedes uses. */
@@ -57,6 +57,22 @@ class RecentIds {
   }
 }
 
+/**
+ * Packets meant for one client (P2P) go to the pod holding it, not to every pod with a
+ * subscriber under their first level: otherwise each P2P message costs every pod with a
+ * persistent session (each holds its inbox filter) a delivery and a match.
+ */
+export interface PodRoutes {
+  /** This pod: packets for its clients arrive on its own channel. */
+  podId: string;
+  /** The client a topic is meant for, if it is sent to that client's pod only. */
+  targetOf(topic: string): string | undefined;
+  /** Whether every topic a filter matches is sent to its target's pod: the filter needs no channel. */
+  coversFilter(filter: string): boolean;
+  /** The live pod holding a client, undefined if none; rejects when Redis does not answer. */
+  podOf(clientId: string): Promise<string | undefined>;
+}
+
 export interface EmitterOptions {
   /** Channel prefix, so that several bridges can share one Redis. */
   prefix: string;
@@ -71,6 +87,7 @@ export interface EmitterOptions {
   onUndecodable: (err: Error) => void;
   /** Redis refused a SUBSCRIBE; it is tried again every second while the channel is wanted. */
   onSubscribeFailed: (channel: string, err: Error) => void;
+  routes: PodRoutes;
 }
 
 /**
@@ -79,15 +96,17 @@ export interface EmitterOptions {
  * subscriptions in process (mqemitter). Redis' work per publish is one delivery per interested
  * pod, whatever the number of devices and filters: mqemitter-redis subscribed a channel or
  * pattern per distinct filter, and Redis matches every PUBLISH against every pattern (one per
- * persistent session's P2P inbox), so its cost grew with the fleet. While Redis is away a
+ * persistent session's P2P inbox), so its cost grew with the fleet. A P2P packet goes to the
+ * channel of its target's pod only (`PodRoutes`), or nowhere when the target is offline. While Redis is away a
  * publish reaches this pod's subscribers only instead of failing (aedes would disconnect the
  * publisher, whose PUBACK is already out), and closing never waits for a Redis that does not
  * answer.
  */
 export function createRedisEmitter(options: EmitterOptions): Emitter {
-  const { prefix, sub, pub, mustBeShared, onLocalOnly, onUndecodable } = options;
+  const { prefix, sub, pub, mustBeShared, onLocalOnly, onUndecodable, routes } = options;
   const local = createLocalEmitter({ concurrency: 100, matchEmptyLevels: true });
-  const channels = new ChannelInterest(sub, prefix, options.onSubscribeFailed);
+  const channels = new ChannelInterest(sub, prefix, options.onSubscribeFailed, (filter) => routes.coversFilter(filter));
+  void channels.hold(podChannelOf(prefix, routes.podId));
   const recent = new RecentIds(10_000);
   const idPrefix = `${randomBytes(6).toString('base64url')}:`;
   let published = 0;
@@ -107,6 +126,19 @@ export function createRedisEmitter(options: EmitterOptions): Emitter {
     local.emit(packet, done);
   }
 
+  function send(channel: string, packet: EmittedPacket, done: (err?: Error) => void): void {
+    if (pub.status !== 'ready') return fallback(packet, done, new Error('Redis is unreachable'));
+    const message = encodeEnvelope({ id: idPrefix + (published++).toString(36), packet });
+    pub.publish(channel, message).then(
+      () => {
+        // Our own subscriber connection is down: Redis will not bring the packet back to us.
+        if (sub.status !== 'ready') return local.emit(packet, done);
+        done();
+      },
+      (err: Error) => fallback(packet, done, err),
+    );
+  }
+
   return {
     on(topic, listener, done) {
       local.on(topic, listener);
@@ -118,13 +150,14 @@ export function createRedisEmitter(options: EmitterOptions): Emitter {
     },
     emit(packet, done = () => undefined) {
       if (closed) return done(new Error('the emitter is closed'));
-      if (pub.status !== 'ready') return fallback(packet, done, new Error('Redis is unreachable'));
-      const message = encodeEnvelope({ id: idPrefix + (published++).toString(36), packet });
-      pub.publish(channelOf(prefix, packet.topic), message).then(
-        () => {
-          // Our own subscriber connection is down: Redis will not bring the packet back to us.
-          if (sub.status !== 'ready') return local.emit(packet, done);
-          done();
+      const target = routes.targetOf(packet.topic);
+      if (target === undefined) return send(channelOf(prefix, packet.topic), packet, done);
+      routes.podOf(target).then(
+        (pod) => {
+          // Nowhere connected: a persistent session's offline queue already has it (aedes writes it before emitting).
+          if (pod === undefined) return done();
+          if (pod === routes.podId) return local.emit(packet, done);
+          send(podChannelOf(prefix, pod), packet, done);
         },
         (err: Error) => fallback(packet, done, err),
       );

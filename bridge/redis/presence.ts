@@ -8,6 +8,8 @@ const POD_TTL_SECONDS = 15;
 /** A presence record outlives any pod; refreshed for long connections, dropped with its dead pod. */
 const PRESENCE_TTL_SECONDS = 24 * 3600;
 const PRESENCE_REFRESH_MS = 3 * 3600 * 1000;
+/** A pod seen alive is believed alive this long: every P2P message asks which pod holds its target. */
+const POD_ALIVE_CACHE_MS = 1_000;
 
 /** Deletes a key only while it still holds our value: a takeover on another pod wrote its own. */
 const DEL_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
@@ -26,6 +28,8 @@ export class Presence {
   private beat: NodeJS.Timeout | undefined;
   private refresh: NodeJS.Timeout | undefined;
   private readonly local = new Set<string>();
+  private readonly aliveUntil = new Map<string, number>();
+  private readonly beatNow = () => void this.db.set(podKey(this.podId), '1', 'EX', POD_TTL_SECONDS).catch(() => undefined);
 
   constructor(
     private readonly db: RedisClient,
@@ -35,15 +39,17 @@ export class Presence {
   ) {}
 
   start(): void {
-    const beat = () => void this.db.set(podKey(this.podId), '1', 'EX', POD_TTL_SECONDS).catch(() => undefined);
-    beat();
-    this.beat = setInterval(beat, POD_BEAT_MS);
+    // At once when Redis answers, not one beat later: until then no other pod routes P2P messages here.
+    this.db.on('ready', this.beatNow);
+    this.beatNow();
+    this.beat = setInterval(this.beatNow, POD_BEAT_MS);
     this.refresh = setInterval(() => void this.refreshLocal(), PRESENCE_REFRESH_MS);
     this.beat.unref();
     this.refresh.unref();
   }
 
   async stop(): Promise<void> {
+    this.db.off('ready', this.beatNow);
     clearInterval(this.beat);
     clearInterval(this.refresh);
     await this.db.del(podKey(this.podId)).catch(() => undefined);
@@ -68,7 +74,11 @@ export class Presence {
   }
 
   async podAlive(podId: string): Promise<boolean> {
-    return podId === this.podId || (await this.db.exists(podKey(podId))) === 1;
+    if (podId === this.podId || (this.aliveUntil.get(podId) ?? 0) > Date.now()) return true;
+    const alive = (await this.db.exists(podKey(podId))) === 1;
+    if (alive) this.aliveUntil.set(podId, Date.now() + POD_ALIVE_CACHE_MS);
+    else this.aliveUntil.delete(podId);
+    return alive;
   }
 
   /** Forgets the presence record of a client whose pod is dead. */

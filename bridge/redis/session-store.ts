@@ -1,5 +1,5 @@
 import { redisKeyPrefixOf, type BridgeConfig } from '../config/schema.js';
-import { ROCKETMQ_PUBLISHER } from '../mapping/topics.js';
+import { ROCKETMQ_PUBLISHER, isP2pInboxFilter, p2pTargetOfInternal } from '../mapping/topics.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { openRedis, redisUrlOf, type RedisClient } from './connection.js';
@@ -20,7 +20,8 @@ const CLAIM_TTL_MARGIN_SECONDS = 3600;
 
 /**
  * The state all pods of a bridge share, in Redis: aedes' persistence (sessions, subscriptions,
- * offline queues) and emitter (every publish reaches every pod), QoS 2 records, who holds each
+ * offline queues) and emitter (a publish reaches the pods with subscribers for it; a P2P one,
+ * its target's pod), QoS 2 records, who holds each
  * client id's session, the presence of client ids, and the expiry of offline persistent
  * sessions. Pods keep nothing they cannot lose.
  */
@@ -60,6 +61,7 @@ export class SessionStore {
       metrics,
       log,
     });
+    this.presence = new Presence(db, podId, metrics, log);
     this.mq = createRedisEmitter({
       prefix,
       sub,
@@ -74,8 +76,13 @@ export class SessionStore {
         metrics.sessionStoreDegraded.inc({ operation: 'channel_subscribe_failed' });
         log.warn({ channel, err: err.message }, 'Redis refused a channel subscription; trying again');
       },
+      routes: {
+        podId,
+        targetOf: p2pTargetOfInternal,
+        coversFilter: isP2pInboxFilter,
+        podOf: (clientId) => this.presence.podOf(clientId),
+      },
     });
-    this.presence = new Presence(db, podId, metrics, log);
     this.nonces = new RedisNonces(db);
     this.incoming = new RedisIncomingRecords(db, cfg.mqtt.maxQos2InFlight, sessionExpirySeconds);
     this.claims = new RedisSessionClaims(db, cfg.auth.sessionTakeover, sessionExpirySeconds + CLAIM_TTL_MARGIN_SECONDS, (id) => this.isOnline(id));

@@ -1,13 +1,16 @@
+import { Redis } from 'ioredis';
 import type { Producer } from 'rocketmq-client-nodejs';
 import type { Bridge } from '../../bridge/bridge.js';
 import { countBy, podsSpec, readyz, startPods, sumMetric } from './support/cluster.js';
-import { GROUPS, TOPICS, sleep, uniqueId, waitFor } from './support/env.js';
+import { GROUPS, REDIS_URL, TOPICS, sleep, uniqueId, waitFor } from './support/env.js';
 import { Device, type Received } from './support/mqtt.js';
 import { RawClient } from './support/raw.js';
 import { AppConsumer, appProducer, appSend } from './support/rocketmq.js';
 
 // Three pods of one bridge in this process, sharing a Redis and a consumer group.
 const spec = podsSpec('cl', GROUPS.bridgeCluster, { mqttParentTopic: 'clus', rocketmqTopic: TOPICS.cluster });
+/** The Redis key and channel prefix of this bridge's pods. */
+const PREFIX = `it:${spec.name}:`;
 let pods: Bridge[];
 let producer: Producer;
 let app: AppConsumer;
@@ -106,6 +109,34 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
     await sleep(1_000);
     expect(target.received).toHaveLength(3);
     expect(bystander.received.filter((r) => r.topic.includes(targetId) || r.topic === 'clus/inbox')).toEqual([]);
+  });
+
+  test('a P2P message travels to its target\'s pod only: one Redis delivery on that pod\'s channel, none on a shared one', async () => {
+    const redis = new Redis(REDIS_URL);
+    const watcher = new Redis(REDIS_URL);
+    const marker = uniqueId('p2p-route-');
+    const heard: string[] = [];
+    watcher.on('pmessageBuffer', (_p: Buffer, channel: Buffer, message: Buffer) => message.includes(marker) && heard.push(channel.toString()));
+    await watcher.psubscribe(`${PREFIX}*`);
+    try {
+      const persistentId = uniqueId('GID_cl@@@inbox-');
+      const cleanId = uniqueId('GID_cl@@@clean-');
+      const persistent = await device(2, { clientId: persistentId, clean: false });
+      const clean = await device(1, { clientId: cleanId });
+      // Every pod has P2P routes (clean sessions) and pod 2 an inbox filter: still no shared channel for them.
+      expect(await redis.call('PUBSUB', 'NUMSUB', `${PREFIX}t:$mqbridge`)).toEqual([`${PREFIX}t:$mqbridge`, 0]);
+      const sender = await device(0);
+      await sender.publish(`clus/p2p/${persistentId}`, `${marker}-a`, 1);
+      await sender.publish(`clus/p2p/${cleanId}`, `${marker}-b`, 1);
+      await waitFor('both delivered', () => (persistent.received.length === 1 && clean.received.length === 1) || undefined);
+      await sleep(300);
+      const [podOf1, podOf2] = await Promise.all([cleanId, persistentId].map((id) => redis.get(`${PREFIX}presence:${encodeURIComponent(id)}`)));
+      expect(heard.sort()).toEqual([`${PREFIX}p:${podOf1}`, `${PREFIX}p:${podOf2}`].sort());
+      expect(podOf1).not.toEqual(podOf2);
+    } finally {
+      watcher.disconnect();
+      redis.disconnect();
+    }
   });
 
   test('a persistent session keeps subscriptions and QoS 1 messages while offline, and gets them on another pod', async () => {
