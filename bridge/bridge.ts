@@ -17,6 +17,7 @@ import { BindingTable } from './mapping/bindings.js';
 import { uplinkBindingOf } from './mapping/uplink.js';
 import { connectedClient } from './mqtt/aedes-internals.js';
 import { createBroker } from './mqtt/broker.js';
+import { ConnectPacer } from './mqtt/connect-pacer.js';
 import { ConnectionLimiter } from './mqtt/connection-limiter.js';
 import { closeServer, listenTcp, listenTls, listenWs, listenWss, type ListenerContext } from './mqtt/listeners.js';
 import { MemoryIncomingRecords, MemoryPersistence } from './mqtt/memory-persistence.js';
@@ -65,6 +66,7 @@ export class Bridge {
   private readonly store: SessionStore | undefined;
   private readonly persistence: SessionPersistence;
   private readonly limiter: ConnectionLimiter;
+  private readonly pacer: ConnectPacer;
   private aedes!: Aedes;
   private downlink!: DownlinkService;
 
@@ -115,6 +117,11 @@ export class Bridge {
       log: this.log,
     });
     this.limiter = new ConnectionLimiter(mqtt, (reason, source) => this.connectionRefused(reason, source));
+    this.pacer = new ConnectPacer(
+      { connectsPerSecond: mqtt.connectsPerSecond, maxWaiting: mqtt.maxConnectsWaiting },
+      () => this.connectionRefused('too_many_connects_waiting', 'any', `${mqtt.maxConnectsWaiting} waiting`),
+      (waiting) => this.metrics.connectsWaiting.set(waiting),
+    );
     this.consumers = new DownlinkConsumers({
       settings: {
         consumerGroup: consumerGroupOf(config),
@@ -200,6 +207,7 @@ export class Bridge {
     return {
       aedes: this.aedes,
       limiter: this.limiter,
+      pacer: this.pacer,
       maxPacketBytes: this.maxPacketBytes,
       onCertificateRejected: (source, reason) => this.connectionRefused('tls_client_certificate_rejected', source, reason),
     };
@@ -322,6 +330,7 @@ export class Bridge {
     this.watcher?.stop();
     this.tls?.stop();
     const listenerClosed = Promise.all([...this.listeners.values(), ...(this.tokenApiServer ? [this.tokenApiServer] : [])].map((l) => closeServer(l)));
+    this.pacer.close();
     await this.consumers.stop();
     await withTimeout(this.uplink.drain(), this.config.shutdown.graceMs);
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));

@@ -46,6 +46,14 @@ export const configSchema = z
         maxConnections: z.number().int().min(1).default(50_000),
         /** Connections from one source address at most; 0: no limit (clients behind a NAT or an SNAT load balancer share one). */
         maxConnectionsPerSource: z.number().int().min(0).default(0),
+        /**
+         * New connections one pod takes on per second; the rest wait their turn (0: no pacing). A
+         * killed pod's devices reconnect to the others all at once: pacing keeps CPU for the
+         * connections already served.
+         */
+        connectsPerSecond: z.number().int().min(0).default(1_000),
+        /** Connections waiting for their turn at most; one more is closed at once (the device retries). */
+        maxConnectsWaiting: z.number().int().min(1).default(10_000),
         /** Keep alive (seconds) the server enforces for clients asking for 0 (none) or for more. */
         maxKeepaliveSeconds: z.number().int().min(10).max(65_535).default(1_200),
         /** Filters one SUBSCRIBE may carry; the ones past it get 0x80. */

@@ -22,6 +22,7 @@ export type RefusalReason =
   | 'too_many_subscriptions'
   | 'too_many_connections'
   | 'too_many_connections_from_source'
+  | 'too_many_connects_waiting'
   | 'too_many_qos2_in_flight'
   | 'delivery_not_allowed'
   | 'connect_timeout'

@@ -6,12 +6,14 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Aedes } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { ConnectPacer } from './connect-pacer.js';
 import type { ConnectionLimiter } from './connection-limiter.js';
 
 /** What every MQTT listener of a pod shares. */
 export interface ListenerContext {
   aedes: Aedes;
   limiter: ConnectionLimiter;
+  pacer: ConnectPacer;
   /** The largest MQTT packet accepted: a WebSocket message is never buffered beyond it. */
   maxPacketBytes: number;
   /** A client certificate that was presented but does not verify (`clientAuth: Optional`). */
@@ -19,6 +21,11 @@ export interface ListenerContext {
 }
 
 type Listening = Server | HttpServer;
+
+/** Hands a connection to the MQTT server when the pacer gives it its turn. */
+function serve(ctx: ListenerContext, stream: Duplex, req?: IncomingMessage): void {
+  ctx.pacer.admit(stream, () => ctx.aedes.handle(stream as never, req));
+}
 
 function listen<T extends Listening>(server: T, host: string, port: number): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -35,7 +42,7 @@ export function listenTcp(ctx: ListenerContext, host: string, port: number): Pro
   const server = createServer((socket) => {
     if (socket.destroyed) return; // refused by the limiter
     socket.setNoDelay(true);
-    ctx.aedes.handle(socket);
+    serve(ctx, socket);
   });
   ctx.limiter.guard(server);
   return listen(server, host, port);
@@ -65,7 +72,7 @@ export async function listenTls(ctx: ListenerContext, host: string, port: number
   const server = createTlsServer(tlsOptions(secure, clientAuth), (socket) => {
     if (!acceptsPeerCertificate(socket, clientAuth, ctx)) return;
     socket.setNoDelay(true);
-    ctx.aedes.handle(socket);
+    serve(ctx, socket);
   });
   ctx.limiter.guard(server);
   // A failed handshake (wrong CA, expired certificate) is the client's problem, not the server's.
@@ -75,7 +82,6 @@ export async function listenTls(ctx: ListenerContext, host: string, port: number
 }
 
 function attachWebSocket(ctx: ListenerContext, server: HttpServer, path: string): void {
-  const { aedes } = ctx;
   const wss = new WebSocketServer({
     server,
     path,
@@ -87,7 +93,7 @@ function attachWebSocket(ctx: ListenerContext, server: HttpServer, path: string)
   wss.on('connection', (ws, req: IncomingMessage) => {
     const stream = createWebSocketStream(ws);
     stream.on('error', () => stream.destroy());
-    aedes.handle(stream as Duplex as never, req);
+    serve(ctx, stream, req);
   });
   wss.on('error', () => undefined);
 }

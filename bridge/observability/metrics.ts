@@ -13,6 +13,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly connectsWaiting = new Gauge({
+    name: 'mqbridge_mqtt_connects_waiting',
+    help: 'New connections waiting for their turn (mqtt.connectsPerSecond)',
+    registers: [this.registry],
+  });
+
   readonly connects = new Counter({
     name: 'mqbridge_mqtt_connects_total',
     help: 'MQTT connection attempts by result',
