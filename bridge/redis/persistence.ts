@@ -6,6 +6,7 @@ import { Backoff, sleep } from '../util/backoff.js';
 export type { ClientRef } from '../mqtt/session-persistence.js';
 import type { AedesPersistence, ClientRef, InnerPersistence, SessionSubscription, StoredPacket, StoredSubscription } from '../mqtt/session-persistence.js';
 import type { RedisClient } from './connection.js';
+import { preloadWorked, withPreloadedSessions, type PreloadReport } from './session-preload.js';
 
 type AsyncPersistence = AedesPersistence;
 
@@ -31,7 +32,8 @@ export interface PersistenceOptions {
  * aedes-persistence-redis (sessions, subscriptions, offline queues, in-flight QoS 1/2 state in
  * Redis) with the bridge's policy for a Redis that is away:
  * - `setup` (load every persistent subscription) retries until Redis answers, so a pod started
- *   during an outage comes up once Redis does;
+ *   during an outage comes up once Redis does, and reads the sessions all at once
+ *   (`session-preload.ts`);
  * - a clean session's CONNECT skips the cleanup of an earlier persistent session of its id;
  * - a device's message that cannot be queued for offline sessions is still delivered online
  *   (its PUBACK is already out);
@@ -44,6 +46,8 @@ export class GuardedPersistence implements InnerPersistence {
   private readonly stopping = new AbortController();
   /** `clientId \n messageId` → queued packet key, for the QoS 1 messages this pod delivered. */
   private readonly deliveredQos1 = new Map<string, string>();
+  /** What the last start-up load read, and how much of it came from the preload. */
+  lastLoad: (PreloadReport & { seconds: number }) | undefined;
 
   constructor(private readonly options: PersistenceOptions) {
     const { db, cluster, ttlSeconds } = options;
@@ -56,7 +60,7 @@ export class GuardedPersistence implements InnerPersistence {
     const backoff = new Backoff(500, 10_000);
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       try {
-        await this.inner.setup(broker);
+        await this.load(broker);
         return;
       } catch (err) {
         const wait = backoff.next();
@@ -66,6 +70,16 @@ export class GuardedPersistence implements InnerPersistence {
       }
     }
     throw new Error('stopped while waiting for the session store');
+  }
+
+  private async load(broker: unknown): Promise<void> {
+    const t0 = Date.now();
+    const report = await withPreloadedSessions(this.options.db, () => this.inner.setup(broker));
+    this.lastLoad = { ...report, seconds: (Date.now() - t0) / 1000 };
+    if (!preloadWorked(report)) {
+      this.options.log.warn({ sessions: report.clients }, 'aedes-persistence-redis no longer loads sessions as the preload expects: they were loaded one by one');
+    }
+    this.options.log.info(this.lastLoad, 'persistent sessions loaded');
   }
 
   /** Ends a pending setup retry loop. */

@@ -1,9 +1,12 @@
+import { createRequire } from 'node:module';
 import { parseConfig } from '../../bridge/config/load.js';
 import { BridgeMetrics } from '../../bridge/observability/metrics.js';
 import { openRedis, type RedisClient } from '../../bridge/redis/connection.js';
 import { GuardedPersistence } from '../../bridge/redis/persistence.js';
 import { testLogger } from './support/bridge.js';
 import { REDIS_URL, uniqueId } from './support/env.js';
+
+const createEmitter = createRequire(import.meta.url)('mqemitter') as () => { on(t: string, f: unknown, done: () => void): void; emit(p: unknown, done: () => void): void };
 
 /**
  * The offline queue of two pods on one Redis, without aedes around it: one message queued for two
@@ -41,4 +44,23 @@ test('a message delivered twice to one session and acknowledged twice stays queu
   const queued: { payload: Buffer }[] = [];
   for await (const p of b.outgoingStream({ id: 'GID_p@@@second' } as never) as AsyncIterable<{ payload: Buffer }>) queued.push(p);
   expect(queued.map((p) => Buffer.from(p.payload).toString())).toEqual(['kept']);
+});
+
+test('a new pod loads every persistent session from reads sent at once, and matches their subscriptions', async () => {
+  const prefix = `it:${uniqueId('preload-')}:`;
+  const writer = pod(prefix);
+  // The library waits to hear its own subscription broadcasts: a broker of one process, on mqemitter.
+  const mq = createEmitter();
+  const broker = { id: 'pod-w', subscribe: (t: string, f: unknown, done: () => void) => mq.on(t, f, done), publish: (p: unknown, done: () => void) => mq.emit(p, done) };
+  await writer.setup(broker);
+  const ids = Array.from({ length: 3_000 }, (_, i) => `GID_pre@@@dev-${i}`);
+  for (let i = 0; i < ids.length; i += 500) {
+    await Promise.all(ids.slice(i, i + 500).map((id, k) => writer.addSubscriptions({ id } as never, [{ topic: `pre/${i + k}/#`, qos: 1 }] as never)));
+  }
+  const reader = pod(prefix);
+  await reader.setup({ ...broker, id: 'pod-r' });
+  // aedes-persistence-redis still reads one client after another: every hash came from the preload.
+  expect(reader.lastLoad).toMatchObject({ clients: 3_000, served: 3_000 });
+  const found = (await reader.subscriptionsByTopic('pre/1234/x')) as Array<{ clientId: string }>;
+  expect(found.map((s) => s.clientId)).toEqual(['GID_pre@@@dev-1234']);
 });
