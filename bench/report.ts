@@ -23,6 +23,7 @@ const builders: Record<string, (r: never) => sections.Section> = {
   idle: sections.idle,
   operator: sections.operator,
   'mqtt-engine': sections.mqttEngine,
+  fleet: sections.fleet,
 };
 
 let doc = readFileSync(docFile, 'utf8');

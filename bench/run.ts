@@ -11,6 +11,7 @@ const scenarios: Record<string, () => Promise<{ run(opts: { quick: boolean }): P
   operator: () => import('./scenarios/operator.js'),
   'scale-out': () => import('./scenarios/scale-out.js'),
   fuzz: () => import('./scenarios/fuzz.js'),
+  'pile-up': () => import('./scenarios/pile-up.js'),
   fleet: () => import('./scenarios/fleet.js'),
 };
 

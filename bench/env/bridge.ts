@@ -58,7 +58,8 @@ export async function startBridge(spec: BridgeSpec): Promise<RunningBridge> {
   mkdirSync(dir, { recursive: true });
   const config = {
     bridge: { name: spec.name },
-    mqtt: { host: '0.0.0.0', port: spec.mqttPort },
+    // These scenarios measure what one pod takes as fast as it goes: no connect pacing (fleet has it).
+    mqtt: { host: '0.0.0.0', port: spec.mqttPort, connectsPerSecond: 0 },
     http: { host: '127.0.0.1', port: spec.httpPort },
     rocketmq: { endpoints: spec.endpoints, consumerGroup: spec.consumerGroup, ...spec.rocketmq },
     bindings: spec.bindings,

@@ -137,3 +137,50 @@ export function mqttEngine(r: Json): Section {
     charts: [{ file: 'mqtt-engine', chart: { title: 'mqtt-engine: max delivered msgs/s', unit: 'msgs/s', groups, series: [{ name: 'aedes (bridge engine)', values: aedes.map((a) => a.max.deliveredPerSec) }, { name: 'mosquitto', values: mosq }] } }],
   };
 }
+
+const FLEET_FLOWS = [
+  ['uplink', 'device → RocketMQ'],
+  ['p2p', 'app → one device\n(P2P)'],
+  ['command', 'app → one device\n(command topic)'],
+  ['fanOut', 'app → many\n(fan-out)'],
+] as const;
+
+export function fleet(r: Json): Section {
+  const rows: Json[] = r.rows;
+  const k = r.kill;
+  const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
+  const ramps = table(
+    ['connect', 'devices', 'seconds', 'connects/s', 'per pod', 'bridge RSS per device', 'Redis memory per device'],
+    r.ramps.map((x: Json) => [x.label, n(x.devices), String(Math.round(x.seconds * 10) / 10), n(x.perSecond), x.perPodPerSecond.map(n).join(', '), kb(x.rssBytesPerDevice), kb(x.redisBytesPerDevice)]),
+  );
+  const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '-');
+  const flows = table(
+    ['row', 'flow', 'delivered/s', 'p50 / p99', 'CPU ms per 1,000: Redis / pods', 'CPU Redis / pods / load gen.', 'load avg', 'Redis / pods CPU vs the row before'],
+    rows.flatMap((row, i) =>
+      FLEET_FLOWS.map(([key, name]) => {
+        const f = row.flows[key];
+        const prev = i > 0 ? rows[i - 1].flows[key] : undefined;
+        const cpu = f.cpuPercent;
+        return [row.label, name.replace('\n', ' '), n(f.flow.deliveredPerSec), `${ms(f.flow.p50Us)} / ${ms(f.flow.p99Us)}`, `${f.cpuMsPer1k.redis.toFixed(0)} / ${f.cpuMsPer1k.pods.toFixed(0)}`, `${Math.round(cpu.redis)} % / ${Math.round(cpu.pods.reduce((a: number, b: number) => a + b, 0))} % / ${Math.round(cpu.loadgen)} %`, f.loadAverage.toFixed(1), prev ? `${ratio(f.cpuMsPer1k.redis, prev.cpuMsPer1k.redis)} / ${ratio(f.cpuMsPer1k.pods, prev.cpuMsPer1k.pods)}` : ''];
+      }),
+    ),
+  );
+  const kill = k
+    ? table(
+        ['devices on the killed pod', 'replacement pod ready', 'all back', 'reconnects/s', 'failed attempts', 'other pods P2P p99 before / during', 'uplink p99 before / during', 'uplink acknowledged / lost', 'P2P to persistent sessions sent / lost'],
+        [[n(k.devicesOnKilledPod), `${k.replacementReadySeconds.toFixed(1)} s`, `${k.reconnectSeconds.toFixed(1)} s`, n(k.reconnectsPerSec), n(k.failedAttempts), `${ms(k.before.p2p.p99Us)} / ${ms(k.during.p2p.p99Us)}`, `${ms(k.before.uplink.p99Us)} / ${ms(k.during.uplink.p99Us)}`, `${n(k.uplink.acked)} / ${k.uplink.lost}`, `${n(k.p2pToPersistent.sent)} / ${k.p2pToPersistent.lost}`]],
+      )
+    : '';
+  const newPod = `A new pod with ${n(r.newPod.persistentSessionsInRedis)} persistent sessions in Redis: ready in ${Number(r.newPod.readySeconds).toFixed(1)} s.`;
+  const byRow = (value: (f: Json) => number) => rows.map((row) => ({ name: row.label, values: FLEET_FLOWS.map(([key]) => value(row.flows[key])) }));
+  const groups = FLEET_FLOWS.map(([, name]) => name);
+  return {
+    table: [ramps, flows, kill, newPod].filter(Boolean).join('\n\n'),
+    charts: [
+      { file: 'fleet-redis-cpu', chart: { title: 'fleet: Redis CPU per 1,000 delivered messages (must not grow with devices or pods)', unit: 'ms', groups, series: byRow((f) => f.cpuMsPer1k.redis) } },
+      { file: 'fleet-pods-cpu', chart: { title: 'fleet: CPU of all pods per 1,000 delivered messages', unit: 'ms', groups, series: byRow((f) => f.cpuMsPer1k.pods), log: true } },
+      { file: 'fleet-latency', chart: { title: 'fleet: p99 latency per flow, at a fixed rate', unit: 'ms', groups, series: byRow((f) => f.flow.p99Us / 1000), log: true } },
+      ...(k ? [{ file: 'fleet-kill', chart: { title: `fleet: p99 before and while ${n(k.devicesOnKilledPod)} devices of a killed pod reconnect`, unit: 'ms', groups: ['P2P on the other pods', 'device → RocketMQ'], series: [{ name: 'before', values: [k.before.p2p.p99Us / 1000, k.before.uplink.p99Us / 1000] }, { name: 'during the reconnects', values: [k.during.p2p.p99Us / 1000, k.during.uplink.p99Us / 1000] }], log: true } }] : []),
+    ],
+  };
+}

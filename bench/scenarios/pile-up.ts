@@ -1,5 +1,5 @@
 /**
- * fleet: what cross-pod traffic costs as a fleet of persistent sessions piles up. Two bridge
+ * pile-up: what cross-pod traffic costs as a fleet of persistent sessions piles up. Two bridge
  * processes of one bridge on one Redis and RocketMQ; 40 devices on pod B publish QoS 1 to a
  * subscriber on pod A, first with no other device connected, then with idle persistent
  * sessions connected to pod A (each has its P2P inbox subscription, as every persistent
@@ -21,7 +21,7 @@ const PARENT = 'bnch';
 const PUBLISHERS = 40;
 /** Idle connections per load-generator process. */
 const PER_WORKER = 5_000;
-const log = (s: string) => process.stderr.write(`[fleet] ${s}\n`);
+const log = (s: string) => process.stderr.write(`[pile-up] ${s}\n`);
 
 interface Row {
   idleSessions: number;
@@ -57,7 +57,7 @@ export async function run(opts: { quick: boolean }): Promise<void> {
   const redis = new Redis(REDIS_URL);
   const rows: Row[] = [];
   const workers: Worker[] = [];
-  const pods = await Promise.all([startPod('bench-fleet', { device: PARENT, app: 'bnfa' }), startPod('bench-fleet', { device: PARENT, app: 'bnfa' })]);
+  const pods = await Promise.all([startPod('bench-pile-up', { device: PARENT, app: 'bnfa' }), startPod('bench-pile-up', { device: PARENT, app: 'bnfa' })]);
   try {
     const [podA, podB] = pods as [Pod, Pod];
     const anchor = takeAnchor();
@@ -68,8 +68,8 @@ export async function run(opts: { quick: boolean }): Promise<void> {
       await w.setup({ ...base, ...cfg });
       return w;
     };
-    const sub = await start({ role: 'sub', port: podA.mqttPort, connections: 1, clientIdPrefix: 'GID_fleet@@@sub' }, 'sub');
-    const pub = await start({ role: 'pub', port: podB.mqttPort, connections: PUBLISHERS, clientIdPrefix: 'GID_fleet@@@pub' }, 'pub');
+    const sub = await start({ role: 'sub', port: podA.mqttPort, connections: 1, clientIdPrefix: 'GID_pile@@@sub' }, 'sub');
+    const pub = await start({ role: 'pub', port: podB.mqttPort, connections: PUBLISHERS, clientIdPrefix: 'GID_pile@@@pub' }, 'pub');
     // The broker's JVM and the pods' JIT warm up on the first traffic: not in the first row.
     pub.send({ type: 'publish', rate: 0 });
     await sleep(params.warmupMs * 4);
@@ -80,7 +80,7 @@ export async function run(opts: { quick: boolean }): Promise<void> {
       const t0 = Date.now();
       for (let w = 0; idle < target; w++) {
         const n = Math.min(PER_WORKER, target - idle);
-        await start({ role: 'sub', subscribe: false, clean: false, port: podA.mqttPort, connections: n, clientIdPrefix: `GID_fleet@@@idle${idle}`, connectConcurrency: 128 }, `idle${idle}`);
+        await start({ role: 'sub', subscribe: false, clean: false, port: podA.mqttPort, connections: n, clientIdPrefix: `GID_pile@@@idle${idle}`, connectConcurrency: 128 }, `idle${idle}`);
         idle += n;
       }
       const added = target - (rows.at(-1)?.idleSessions ?? 0);
@@ -153,7 +153,7 @@ async function cpuPerSecond(redis: Redis, pods: Pod[], ms: number): Promise<{ re
 
 async function newPodReadySeconds(): Promise<number> {
   const t0 = Date.now();
-  const pod = await startPod('bench-fleet', { device: PARENT, app: 'bnfa' });
+  const pod = await startPod('bench-pile-up', { device: PARENT, app: 'bnfa' });
   const seconds = (Date.now() - t0) / 1000;
   await pod.stop();
   return seconds;
@@ -183,5 +183,5 @@ function report(rows: Row[], params: Params, quick: boolean): void {
       r === first ? '' : `${ratio(r.max.deliveredPerSec, first.max.deliveredPerSec)}, ${ratio(r.steady.p99Us, first.steady.p99Us)}, ${ratio(r.cpuMsPer1kMessages.redis, first.cpuMsPer1kMessages.redis)}`,
     ]),
   );
-  writeResult('fleet', quick, { machine: machine(), parameters: params, rows });
+  writeResult('pile-up', quick, { machine: machine(), parameters: params, rows });
 }

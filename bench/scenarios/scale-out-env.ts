@@ -55,12 +55,12 @@ export interface Pod {
 }
 
 /** One bridge process of the bridge `name`; resolves once /readyz is 200. */
-export async function startPod(name: string, parents: { device: string; app: string }): Promise<Pod> {
+export async function startPod(name: string, parents: { device: string; app: string }, mqtt: { maxConnections?: number; connectsPerSecond?: number } = {}): Promise<Pod> {
   const [mqttPort, httpPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'mqbridge-bench-'));
   const config = {
     bridge: { name },
-    mqtt: { host: '0.0.0.0', port: mqttPort, maxClientIdLength: 64 },
+    mqtt: { host: '0.0.0.0', port: mqttPort, maxClientIdLength: 64, ...mqtt },
     http: { host: '127.0.0.1', port: httpPort },
     rocketmq: { endpoints: ROCKETMQ_ENDPOINT, consumerGroup: BRIDGE_GROUP, longPollingMs: 5_000, receiversPerTopic: 2 },
     sessionStore: { redis: { url: REDIS_URL, keyPrefix: `bench:${name}:` } },

@@ -16,7 +16,7 @@ import { Producer, SimpleConsumer } from 'rocketmq-client-nodejs';
 import { clockFrom, takeAnchor, type ClockAnchor } from '../lib/clock.js';
 import { Histogram } from '../lib/histogram.js';
 import { combine, loopbackHosts, Worker, type GroupStats } from '../loadgen/index.js';
-import type { WorkerConfig } from '../loadgen/protocol.js';
+import { tracedId, writeTrace, type WorkerConfig } from '../loadgen/protocol.js';
 import { APP_GROUP, APP_TOPIC, ROCKETMQ_ENDPOINT, TOPIC, startBackends, startPod, stopBackends, type Pod } from './scale-out-env.js';
 
 const PARENT = 'bnch';
@@ -170,7 +170,7 @@ export function flow(g: GroupStats): Flow {
 }
 
 /** The application: a RocketMQ producer and a consumer of its own group, stamping and measuring like the load generator. */
-class AppSide {
+export class AppSide {
   private stopped = false;
   private loops: Promise<void>[] = [];
   private latency = new Histogram();
@@ -182,6 +182,9 @@ class AppSide {
   seen = 0;
   /** Messages the producer sent. */
   sent = 0;
+  /** Ids of traced sends RocketMQ acknowledged, and of traced device messages the consumer got. */
+  readonly sentIds: number[] = [];
+  readonly receivedIds: number[] = [];
 
   private constructor(
     private readonly producer: Producer,
@@ -217,6 +220,8 @@ class AppSide {
       const batch = await this.consumer.receive(32, 30_000).catch(() => []);
       this.seen += batch.length;
       for (const m of batch) {
+        const id = tracedId(m.body);
+        if (id !== undefined) this.receivedIds.push(id);
         const sentUs = m.body.length >= 8 ? m.body.readDoubleLE(0) : 0;
         if (m.properties.get('mqttSecondTopic') === this.second && sentUs >= this.markUs) {
           this.received++;
@@ -227,19 +232,31 @@ class AppSide {
     }
   }
 
-  /** Keeps up to `inFlight` sends going, paced to `rate` per second (0: as fast as they complete), until stopSending. */
-  send(second: string, inFlight: number, payloadBytes: number, rate: number): Promise<unknown> {
-    const properties = new Map([['mqttSecondTopic', second], ['qoslevel', '1']]);
+  /**
+   * Keeps up to `inFlight` sends going, paced to `rate` per second (0: as fast as they complete), until stopSending.
+   * `second` may name each message's second-level topic from its number; a non-zero `tag` traces them.
+   */
+  send(second: string | ((n: number) => string), inFlight: number, payloadBytes: number, rate: number, tag = 0): Promise<unknown> {
+    const secondOf = typeof second === 'string' ? () => second : second;
     const t0 = this.now();
     let issued = 0;
     this.sending = true;
     const one = async () => {
       while (this.sending) {
-        const due = t0 + (issued++ * 1e6) / (rate || Infinity);
+        const n = issued++;
+        const due = t0 + (n * 1e6) / (rate || Infinity);
         if (rate > 0 && due > this.now()) await sleep((due - this.now()) / 1000);
         const body = Buffer.alloc(payloadBytes);
         body.writeDoubleLE(this.now(), 0);
-        await this.producer.send({ topic: APP_TOPIC, body, properties }).then(() => this.sent++, () => sleep(100));
+        if (tag) writeTrace(body, tag, n);
+        const properties = new Map([['mqttSecondTopic', secondOf(n)], ['qoslevel', '1']]);
+        await this.producer.send({ topic: APP_TOPIC, body, properties }).then(
+          () => {
+            this.sent++;
+            if (tag) this.sentIds.push(tag * 2 ** 32 + n);
+          },
+          () => sleep(100),
+        );
       }
     };
     return Promise.all(Array.from({ length: inFlight }, one));
