@@ -299,6 +299,8 @@ export class Bridge {
       bindingsLoaded: true,
       tokenRevocationsKnown: this.auth.revocationsKnown,
       ...(this.store ? { sessionStore: this.store.up } : {}),
+      // A full pod keeps its connections; unready, it gets no new ones from the Service (they would be refused).
+      roomForConnections: this.limiter.connections < this.config.mqtt.maxConnections,
     };
     return { ready: Object.values(checks).every(Boolean), checks };
   }

@@ -192,8 +192,11 @@ describe('connections per pod and per source address', () => {
     expect(await Promise.all(fromTwo.map(closedSoon))).toEqual([false, false, true]);
     expect(await refusals(small, 'too_many_connections_from_source')).toBe(1);
     expect(await refusals(small, 'too_many_connections')).toBe(1);
+    // Full, the pod is not ready: Kubernetes sends new connections to other pods meanwhile.
+    expect(small.readiness()).toMatchObject({ ready: false, checks: { roomForConnections: false } });
     fromOne[0]!.destroy();
     await sleep(100);
+    expect(small.readiness()).toMatchObject({ ready: true, checks: { roomForConnections: true } });
     const again = await open('127.0.0.3');
     expect(await closedSoon(again)).toBe(false);
   });
