@@ -41,7 +41,12 @@ export interface BrokerDeps {
   /** Whether the session store answers (a persistent session cannot connect without it); absent: sessions in memory. */
   storeUp?: () => boolean;
   /** Told of every connection and disconnection (presence and session expiry in the shared store). */
-  sessions?: { clientConnected(clientId: string, clean: boolean): void; clientDisconnected(clientId: string, clean: boolean): void };
+  sessions?: {
+    /** Before aedes restores the session: from then on P2P messages for the client come to this pod. */
+    clientAuthenticated(clientId: string): Promise<void>;
+    clientConnected(clientId: string, clean: boolean): void;
+    clientDisconnected(clientId: string, clean: boolean): void;
+  };
   /** Names this aedes instance among the pods (in Redis and in aedes' $SYS announcements). */
   podId?: string;
   /** aedes' heartbeat among the pods (sessionStore.podHeartbeatMs). */
@@ -80,7 +85,13 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
         log.warn({ clientId: client.id.slice(0, 80), reason: refusal.reason, detail: refusal.detail }, 'CONNECT refused');
         return done(Object.assign(new Error(refusal.detail), { returnCode: refusal.code }), false);
       }
-      auth.authenticate(client, username, password, done, (session) => willRefusal(client, session.rights));
+      // Presence is written before aedes streams the session's offline queue: a P2P message routed
+      // by the old presence was queued before that stream, one routed after it comes here live.
+      const announced: typeof done = (err, ok) => {
+        if (err || !ok || !deps.sessions) return done(err, ok);
+        void deps.sessions.clientAuthenticated(client.id).then(() => done(null, true));
+      };
+      auth.authenticate(client, username, password, announced, (session) => willRefusal(client, session.rights));
     },
     authorizePublish: (client, packet, done) => {
       if (auth.isRenewal(packet)) return auth.renew(client, packet, done);

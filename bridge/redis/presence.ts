@@ -55,9 +55,18 @@ export class Presence {
     await this.db.del(podKey(this.podId)).catch(() => undefined);
   }
 
-  connected(clientId: string): Promise<void> {
-    this.local.add(clientId);
+  /**
+   * Points the client's presence here before its session is restored. On a Redis Cluster the
+   * presence key and the offline queue live on different nodes, so only waiting for this write
+   * orders the two; `connected` then makes it local.
+   */
+  announce(clientId: string): Promise<void> {
     return this.write('presence_set', clientId, () => this.db.set(presenceKey(clientId), this.podId, 'EX', PRESENCE_TTL_SECONDS));
+  }
+
+  /** The client is connected here (its presence was announced at authentication). */
+  connected(clientId: string): void {
+    this.local.add(clientId);
   }
 
   disconnected(clientId: string): Promise<void> {

@@ -116,8 +116,13 @@ export class SessionStore {
     return this.health.up;
   }
 
+  /** Never rejects: a lost presence write is counted, and the connection goes on. */
+  clientAuthenticated(clientId: string): Promise<void> {
+    return this.presence.announce(clientId);
+  }
+
   clientConnected(clientId: string, clean: boolean): void {
-    this.track(this.presence.connected(clientId));
+    this.presence.connected(clientId);
     this.track(this.expiry.touch(clientId, !clean));
   }
 
