@@ -167,6 +167,8 @@ export interface MqttSpec {
   connectTimeoutMs?: number;
   maxConnections?: number;
   maxConnectionsPerSource?: number;
+  connectsPerSecond?: number;
+  maxConnectsWaiting?: number;
   maxKeepaliveSeconds?: number;
   maxFiltersPerSubscribe?: number;
   maxSubscriptionsPerClient?: number;
@@ -179,6 +181,8 @@ export const MQTT_LIMIT_FIELDS = [
   'connectTimeoutMs',
   'maxConnections',
   'maxConnectionsPerSource',
+  'connectsPerSecond',
+  'maxConnectsWaiting',
   'maxKeepaliveSeconds',
   'maxFiltersPerSubscribe',
   'maxSubscriptionsPerClient',

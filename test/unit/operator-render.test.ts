@@ -197,12 +197,12 @@ describe('session store', () => {
 describe('bridge limits and identity settings from the MqttBridge', () => {
   test('set ones reach the bridge config; unset ones leave the bridge defaults', () => {
     const b = bridge({
-      mqtt: { maxConnections: 30000, maxFiltersPerSubscribe: 64, maxQos2InFlight: 100 },
+      mqtt: { maxConnections: 30000, maxFiltersPerSubscribe: 64, maxQos2InFlight: 100, connectsPerSecond: 500 },
       auth: { mode: 'Token', instanceId: 'i', accessKeysSecret: { name: 'k' }, requireBoundTokens: true, sessionTakeover: 'Any' },
       tls: { certificateSecret: { name: 'c' }, clientAuth: 'Require', clientIdFromCertificate: true },
     });
     const parsed = parseConfigText(configText(renderBridgeConfig(b, [])));
-    expect(parsed.mqtt).toMatchObject({ maxConnections: 30000, maxFiltersPerSubscribe: 64, maxQos2InFlight: 100, maxSubscriptionsPerClient: 128, connectTimeoutMs: 10000 });
+    expect(parsed.mqtt).toMatchObject({ maxConnections: 30000, maxFiltersPerSubscribe: 64, maxQos2InFlight: 100, connectsPerSecond: 500, maxSubscriptionsPerClient: 128, connectTimeoutMs: 10000 });
     expect(parsed.auth).toMatchObject({ requireBoundTokens: true, sessionTakeover: 'Any' });
     expect(parsed.tls.clientIdFromCertificate).toBe(true);
     expect(parseConfigText(configText(renderBridgeConfig(bridge(), []))).auth).toMatchObject({ requireBoundTokens: false, sessionTakeover: 'SameCredential' });
