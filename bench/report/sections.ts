@@ -171,7 +171,9 @@ export function fleet(r: Json): Section {
         [[n(k.devicesOnKilledPod), `${k.replacementReadySeconds.toFixed(1)} s`, `${k.reconnectSeconds.toFixed(1)} s`, n(k.reconnectsPerSec), n(k.failedAttempts), `${ms(k.before.p2p.p99Us)} / ${ms(k.during.p2p.p99Us)}`, `${ms(k.before.uplink.p99Us)} / ${ms(k.during.uplink.p99Us)}`, `${n(k.uplink.acked)} / ${k.uplink.lost}`, `${n(k.p2pToPersistent.sent)} / ${k.p2pToPersistent.lost}`]],
       )
     : '';
-  const newPod = `A new pod with ${n(r.newPod.persistentSessionsInRedis)} persistent sessions in Redis: ready in ${Number(r.newPod.readySeconds).toFixed(1)} s.`;
+  const { newPod: np } = r;
+  const trie = np.rssBytes > 0 ? `; its RSS then ${n(np.rssBytes / 2 ** 20)} MB against ${n(np.emptyPodRssBytes / 2 ** 20)} MB for a pod before any device, ${((np.rssBytes - np.emptyPodRssBytes) / np.persistentSessionsInRedis / 1024).toFixed(1)} KB per session it does not serve` : '';
+  const newPod = `A new pod with ${n(np.persistentSessionsInRedis)} persistent sessions in Redis: ready in ${Number(np.readySeconds).toFixed(1)} s${trie}.`;
   const byRow = (value: (f: Json) => number) => rows.map((row) => ({ name: row.label, values: FLEET_FLOWS.map(([key]) => value(row.flows[key])) }));
   const groups = FLEET_FLOWS.map(([, name]) => name);
   return {

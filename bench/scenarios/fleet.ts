@@ -17,7 +17,7 @@ import { procCpuSeconds, procRssBytes, sleep } from '../lib/proc.js';
 import { combine, loopbackHosts, Worker } from '../loadgen/index.js';
 import { APP_PARENT, commandTopicOf, DEVICE_PARENT, FAN_OUT_SECOND, Fleet, type Ramp } from './fleet-devices.js';
 import { AppSide, drained, flow, type Flow } from './scale-out.js';
-import { REDIS_URL, startBackends, startPod, stopBackends, type Pod } from './scale-out-env.js';
+import { REDIS_CLUSTER_PORTS, REDIS_URL, startBackends, startPod, stopBackends, type Pod } from './scale-out-env.js';
 
 const log = (s: string) => process.stderr.write(`[fleet] ${s}\n`);
 const BRIDGE = 'bench-fleet';
@@ -30,6 +30,9 @@ const PARENTS = { device: DEVICE_PARENT, app: APP_PARENT };
 const POD_LIMITS = { maxConnections: 19_500, ...connectPacing() };
 
 /** BENCH_FLEET_CONNECTS_PER_SECOND: the pods' mqtt.connectsPerSecond (unset: the bridge's default). */
+/** BENCH_FLEET_REDIS=cluster: the session store is a 3-node Redis Cluster instead of one Redis. */
+const ON_CLUSTER = process.env.BENCH_FLEET_REDIS === 'cluster';
+
 function connectPacing(): { connectsPerSecond?: number } {
   const value = process.env.BENCH_FLEET_CONNECTS_PER_SECOND;
   return value === undefined ? {} : { connectsPerSecond: Number(value) };
@@ -89,7 +92,7 @@ export async function run(opts: { quick: boolean }): Promise<void> {
   const params: Params = opts.quick
     ? { slots: 3, small: { pods: 2, devices: 600 }, large: { pods: 3, devices: 3_000 }, persistentShare: 0.5, fanOut: 300, rates: { uplink: 100, p2p: 100, command: 100, fanOut: 1, killUplink: 50, killP2p: 50 }, warmupMs: 500, measureMs: 1_500, payloadBytes: 64 }
     : { slots: 6, small: { pods: 2, devices: 10_000 }, large: { pods: 6, devices: 100_000 }, persistentShare: 0.5, fanOut: 10_000, rates: { uplink: 100, p2p: 200, command: 200, fanOut: 0.3, killUplink: 100, killP2p: 100 }, warmupMs: 3_000, measureMs: 10_000, payloadBytes: 64 };
-  await startBackends(log);
+  await startBackends(log, undefined, { redisCluster: ON_CLUSTER });
   const env = new FleetEnv(params);
   try {
     await env.run();
@@ -103,7 +106,8 @@ export async function run(opts: { quick: boolean }): Promise<void> {
 class FleetEnv {
   readonly anchor = takeAnchor();
   readonly fleet: Fleet;
-  readonly redis = new Redis(REDIS_URL);
+  /** Every Redis node: CPU and memory are summed over them. */
+  readonly redis = ON_CLUSTER ? REDIS_CLUSTER_PORTS.map((port) => new Redis(port, '127.0.0.1')) : [new Redis(REDIS_URL)];
   pods: Pod[] = [];
   app!: AppSide;
   publishers: Worker[] = [];
@@ -111,6 +115,9 @@ class FleetEnv {
   ramps: Array<Ramp & { label: string; redisBytesPerDevice: number; rssBytesPerDevice: number }> = [];
   kill?: KillResult;
   newPodReadySeconds?: number;
+  /** A pod's RSS before any device, and that of the new pod once it loaded every session. */
+  emptyPodRssBytes = NaN;
+  newPodRssBytes = NaN;
   persistentSessionsInRedis = 0;
 
   constructor(private readonly params: Params) {
@@ -121,6 +128,7 @@ class FleetEnv {
     const { small, large, slots, persistentShare, fanOut } = this.params;
     this.app = await AppSide.start(this.anchor);
     await this.addPods(small.pods);
+    this.emptyPodRssBytes = procRssBytes(this.pods[0]!.child.pid!);
     const perSlot = Math.round(small.devices / slots);
     const first = { persistent: Math.round(perSlot * persistentShare), fanOut: Math.ceil(fanOut / slots) };
     await this.connect(`${fmt(perSlot * slots)} devices on ${small.pods} pods`, 'a', perSlot, first);
@@ -134,6 +142,8 @@ class FleetEnv {
     await this.connect(`the same ${fmt(perSlot * slots)} again, on ${large.pods} pods`, 'a', perSlot, first);
     await this.measureRow(`${fmt(this.fleet.devices)} devices, ${large.pods} pods`);
 
+    // BENCH_FLEET_ONLY=pods: the two rows that compare pod counts, no more (a before/after of P2P routing).
+    if (process.env.BENCH_FLEET_ONLY === 'pods') return;
     const more = Math.round((large.devices - small.devices) / slots);
     const half = Math.round(more * persistentShare);
     await this.connect(`+${fmt((more - half) * slots)} clean sessions`, 'b', more - half, { persistent: 0, fanOut: 0 });
@@ -235,7 +245,6 @@ class FleetEnv {
    */
   private async killOnePod(): Promise<KillResult> {
     const victim = this.pods.length - 1;
-    const live = this.pods.slice(0, victim).map((p) => p.mqttPort);
     const traced = await Promise.all(this.pods.map((pod, i) => this.publisher(pod.mqttPort, `kill${i}`, KILL_UPLINK_TAG * 100 + i)));
     const rate = this.params.rates.killUplink / traced.length;
     traced.forEach((w) => w.send({ type: 'publish', rate }));
@@ -248,21 +257,23 @@ class FleetEnv {
       return { p2p: flow((await this.fleet.collect(others)).all), uplink: this.app.collect() };
     };
     const before = await window(() => sleep(this.params.measureMs));
-    const onVictim = this.fleet.workers(victim);
-    for (const w of [...onVictim, traced[victim]!]) w.send({ type: 'retarget', ports: live });
+    const movers = [...this.fleet.workers(victim), traced[victim]!];
     const devicesOnKilledPod = this.fleet.groups.filter((g) => g.pod === victim).reduce((n, g) => n + g.connections, 0);
     let storm = { seconds: NaN, failedAttempts: 0 };
     let replacementReadySeconds = NaN;
     let replacement: Promise<Pod> | undefined;
     const during = await window(async () => {
       const t0 = Date.now();
+      const live = this.pods.slice(0, victim);
       this.pods[victim]!.child.kill('SIGKILL');
+      const endpoints = new Endpoints(live, movers);
       replacement = startPod(BRIDGE, PARENTS, POD_LIMITS).then((pod) => {
         replacementReadySeconds = (Date.now() - t0) / 1000;
-        for (const w of [...onVictim, traced[victim]!]) w.send({ type: 'retarget', ports: [...live, pod.mqttPort] });
+        endpoints.add(pod);
         return pod;
       });
-      storm = await reconnected(onVictim, devicesOnKilledPod);
+      storm = await reconnected(this.fleet.workers(victim), devicesOnKilledPod);
+      endpoints.stop();
     });
     const killed = this.pods[victim]!;
     this.pods[victim] = await replacement!;
@@ -294,13 +305,16 @@ class FleetEnv {
     const t0 = Date.now();
     const pod = await startPod(BRIDGE, PARENTS, POD_LIMITS);
     const seconds = (Date.now() - t0) / 1000;
+    await sleep(2_000);
+    this.newPodRssBytes = procRssBytes(pod.child.pid!);
     await pod.stop();
     log(`a new pod with ${fmt(this.persistentSessionsInRedis)} persistent sessions in Redis: ready in ${round2(seconds)} s`);
     return seconds;
   }
 
   private async redisMemory(): Promise<number> {
-    return Number(/used_memory:(\d+)/.exec(await this.redis.info('memory'))?.[1] ?? NaN);
+    const infos = await Promise.all(this.redis.map((node) => node.info('memory')));
+    return infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN), 0);
   }
 
   private podsRss(): number {
@@ -308,9 +322,10 @@ class FleetEnv {
   }
 
   private async cpuNow(): Promise<Cpu> {
-    const info = await this.redis.info('cpu');
-    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
-    return { redis: field('used_cpu_user') + field('used_cpu_sys'), pods: this.pods.map((p) => procCpuSeconds(p.child.pid!)) };
+    const infos = await Promise.all(this.redis.map((node) => node.info('cpu')));
+    const field = (info: string, name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+    const redis = infos.reduce((sum, info) => sum + field(info, 'used_cpu_user') + field(info, 'used_cpu_sys'), 0);
+    return { redis, pods: this.pods.map((p) => procCpuSeconds(p.child.pid!)) };
   }
 
   private async cpuPerSecond(ms: number): Promise<Cpu> {
@@ -323,7 +338,7 @@ class FleetEnv {
   }
 
   result() {
-    return { rows: this.rows, ramps: this.ramps, kill: this.kill, newPod: { persistentSessionsInRedis: this.persistentSessionsInRedis, readySeconds: this.newPodReadySeconds } };
+    return { rows: this.rows, ramps: this.ramps, kill: this.kill, newPod: { persistentSessionsInRedis: this.persistentSessionsInRedis, readySeconds: this.newPodReadySeconds, rssBytes: this.newPodRssBytes, emptyPodRssBytes: this.emptyPodRssBytes } };
   }
 
   async stop(): Promise<void> {
@@ -331,11 +346,48 @@ class FleetEnv {
     await Promise.all(this.publishers.map((w) => w.stop().catch(() => undefined)));
     await this.app?.stop();
     await Promise.all(this.pods.map((p) => p.stop()));
-    await this.redis.quit().catch(() => undefined);
+    await Promise.all(this.redis.map((node) => node.quit().catch(() => undefined)));
   }
 }
 
 type Cpu = { redis: number; pods: number[] };
+
+/**
+ * What a Kubernetes Service does for reconnecting devices: new connections go to ready pods
+ * only (a full pod is not ready). Polls every pod's /readyz each second and tells the
+ * reconnecting load generators which ports to use.
+ */
+class Endpoints {
+  private readonly timer: NodeJS.Timeout;
+  private last = '';
+
+  constructor(
+    private readonly pods: Pod[],
+    private readonly workers: Worker[],
+  ) {
+    this.timer = setInterval(() => void this.update(), 1_000);
+    void this.update();
+  }
+
+  add(pod: Pod): void {
+    this.pods.push(pod);
+    void this.update();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async update(): Promise<void> {
+    const ready = await Promise.all(this.pods.map((p) => fetch(`http://127.0.0.1:${p.httpPort}/readyz`).then((r) => r.ok, () => false)));
+    // None ready: keep trying them all, as a Service with no ready endpoint would refuse anyway.
+    const ports = this.pods.filter((_, i) => ready[i]).map((p) => p.mqttPort);
+    const chosen = ports.length > 0 ? ports : this.pods.map((p) => p.mqttPort);
+    if (chosen.join() === this.last) return;
+    this.last = chosen.join();
+    for (const w of this.workers) w.send({ type: 'retarget', ports: chosen });
+  }
+}
 
 function combineIds(lists: number[][]): Set<number> {
   const ids = new Set<number>();
@@ -386,5 +438,6 @@ function report(result: ReturnType<FleetEnv['result']>, params: Params, quick: b
     );
   }
   console.log(`new pod with ${fmt(newPod.persistentSessionsInRedis)} persistent sessions in Redis: ready in ${round2(newPod.readySeconds ?? NaN)} s`);
-  writeResult('fleet', quick, { machine: machine(), parameters: params, ...result });
+  const variant = `${process.env.BENCH_FLEET_ONLY === 'pods' ? '.pods' : ''}${ON_CLUSTER ? '.redis-cluster' : ''}${POD_LIMITS.connectsPerSecond !== undefined ? `.paced-${POD_LIMITS.connectsPerSecond}` : ''}`;
+  writeResult(`fleet${variant}`, quick, { machine: machine(), parameters: params, redis: ON_CLUSTER ? '3-node Cluster' : 'single node', connectsPerSecond: POD_LIMITS.connectsPerSecond ?? 'default', ...result });
 }

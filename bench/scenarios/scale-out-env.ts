@@ -21,9 +21,14 @@ export const ENV = {
   RMQ_PROXY_REMOTING_PORT: '18120',
   REDIS_DIR: join(ROOT, '.run/bench-scale-redis'),
   REDIS_PORT: '16390',
+  REDIS_CLUSTER_PORT: '16395',
 };
 export const ROCKETMQ_ENDPOINT = `127.0.0.1:${ENV.RMQ_PROXY_PORT}`;
 export const REDIS_URL = `redis://127.0.0.1:${ENV.REDIS_PORT}`;
+/** The 3-node Cluster some scenarios run on instead (`startBackends(…, { redisCluster: true })`). */
+export const REDIS_CLUSTER_PORTS = [0, 1, 2].map((i) => Number(ENV.REDIS_CLUSTER_PORT) + i);
+const REDIS_CLUSTER_URL = REDIS_CLUSTER_PORTS.map((port) => `redis://127.0.0.1:${port}`).join(',');
+let onCluster = false;
 /** Device messages (device → device, device → app) and application messages (app → device) on topics of their own. */
 export const TOPIC = 'BENCH_SCALE';
 export const APP_TOPIC = 'BENCH_SCALE_A2D';
@@ -35,22 +40,24 @@ function script(name: string, ...args: string[]): Promise<unknown> {
 }
 
 /** Fresh RocketMQ (topics and groups created: the scale-out ones, or those given) and Redis. */
-export async function startBackends(log: (s: string) => void, names = { topics: [`${TOPIC}:NORMAL`, `${APP_TOPIC}:NORMAL`], groups: [BRIDGE_GROUP, APP_GROUP] }): Promise<void> {
+export async function startBackends(log: (s: string) => void, names = { topics: [`${TOPIC}:NORMAL`, `${APP_TOPIC}:NORMAL`], groups: [BRIDGE_GROUP, APP_GROUP] }, opts: { redisCluster?: boolean } = {}): Promise<void> {
   await stopBackends();
-  log('starting RocketMQ and Redis (fresh state)…');
+  onCluster = opts.redisCluster ?? false;
+  log(`starting RocketMQ and Redis${onCluster ? ' Cluster' : ''} (fresh state)…`);
   await run('rm', ['-rf', ENV.RMQ_DIR]);
-  await Promise.all([script('rocketmq.sh', 'start'), script('redis.sh', 'start')]);
+  await Promise.all([script('rocketmq.sh', 'start'), script('redis.sh', onCluster ? 'start-cluster' : 'start')]);
   await script('rocketmq.sh', 'create-topic', ...names.topics);
   await script('rocketmq.sh', 'create-group', ...names.groups);
 }
 
 export async function stopBackends(): Promise<void> {
-  await Promise.all([script('rocketmq.sh', 'stop', '--kill').catch(() => undefined), script('redis.sh', 'stop', '--kill').catch(() => undefined)]);
+  await Promise.all([script('rocketmq.sh', 'stop', '--kill'), script('redis.sh', 'stop', '--kill'), script('redis.sh', 'stop-cluster')].map((p) => p.catch(() => undefined)));
 }
 
 export interface Pod {
   child: ChildProcess;
   mqttPort: number;
+  httpPort: number;
   stop(): Promise<void>;
 }
 
@@ -63,7 +70,7 @@ export async function startPod(name: string, parents: { device: string; app: str
     mqtt: { host: '0.0.0.0', port: mqttPort, maxClientIdLength: 64, ...mqtt },
     http: { host: '127.0.0.1', port: httpPort },
     rocketmq: { endpoints: ROCKETMQ_ENDPOINT, consumerGroup: BRIDGE_GROUP, longPollingMs: 5_000, receiversPerTopic: 2 },
-    sessionStore: { redis: { url: REDIS_URL, keyPrefix: `bench:${name}:` } },
+    sessionStore: { redis: { url: onCluster ? REDIS_CLUSTER_URL : REDIS_URL, cluster: onCluster, keyPrefix: `bench:${name}:` } },
     bindings: [
       { mqttParentTopic: parents.device, rocketmqTopic: TOPIC },
       { mqttParentTopic: parents.app, rocketmqTopic: APP_TOPIC, direction: 'RocketmqToMqtt' },
@@ -82,6 +89,7 @@ export async function startPod(name: string, parents: { device: string; app: str
   return {
     child,
     mqttPort,
+    httpPort,
     stop: async () => {
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
