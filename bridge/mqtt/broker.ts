@@ -44,6 +44,8 @@ export interface BrokerDeps {
   sessions?: {
     /** Before aedes restores the session: from then on P2P messages for the client come to this pod. */
     clientAuthenticated(clientId: string): Promise<void>;
+    /** The connection of an authenticated client closed (whether or not aedes registered it). */
+    connectionClosed(clientId: string): void;
     clientConnected(clientId: string, clean: boolean): void;
     clientDisconnected(clientId: string, clean: boolean): void;
   };
@@ -89,7 +91,13 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
       // by the old presence was queued before that stream, one routed after it comes here live.
       const announced: typeof done = (err, ok) => {
         if (err || !ok || !deps.sessions) return done(err, ok);
-        void deps.sessions.clientAuthenticated(client.id).then(() => done(null, true));
+        const sessions = deps.sessions;
+        void sessions.clientAuthenticated(client.id).then(() => {
+          // A connection that ends before aedes registers it (the device gave up waiting) must not leave its presence behind.
+          if (client.conn.destroyed) sessions.connectionClosed(client.id);
+          else client.conn.once('close', () => sessions.connectionClosed(client.id));
+          done(null, true);
+        });
       };
       auth.authenticate(client, username, password, announced, (session) => willRefusal(client, session.rights));
     },

@@ -64,9 +64,19 @@ export class Presence {
     return this.write('presence_set', clientId, () => this.db.set(presenceKey(clientId), this.podId, 'EX', PRESENCE_TTL_SECONDS));
   }
 
-  /** The client is connected here (its presence was announced at authentication). */
-  connected(clientId: string): void {
+  /**
+   * The client is connected here. Written again: of two attempts of one client id on two pods
+   * (a device that gave up waiting and tried another), the one registered last holds it.
+   */
+  connected(clientId: string): Promise<void> {
     this.local.add(clientId);
+    return this.announce(clientId);
+  }
+
+  /** After a connection closed: its announced presence goes unless a connection of that id is registered here. */
+  withdraw(clientId: string): Promise<void> {
+    if (this.local.has(clientId)) return Promise.resolve();
+    return this.write('presence_clear', clientId, () => this.db.eval(DEL_IF_EQUAL, 1, presenceKey(clientId), this.podId));
   }
 
   disconnected(clientId: string): Promise<void> {

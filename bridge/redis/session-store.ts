@@ -121,8 +121,12 @@ export class SessionStore {
     return this.presence.announce(clientId);
   }
 
+  connectionClosed(clientId: string): void {
+    this.track(this.presence.withdraw(clientId));
+  }
+
   clientConnected(clientId: string, clean: boolean): void {
-    this.presence.connected(clientId);
+    this.track(this.presence.connected(clientId));
     this.track(this.expiry.touch(clientId, !clean));
   }
 
