@@ -178,6 +178,8 @@ class FleetEnv {
   }
 
   private async measureRow(label: string): Promise<void> {
+    // BENCH_FLEET_ONLY=kill: the fleet is connected and a pod killed, no traffic rows (a before/after of connect pacing).
+    if (process.env.BENCH_FLEET_ONLY === 'kill') return;
     const idle = await this.cpuPerSecond(this.params.measureMs);
     const { rates, measureMs } = this.params;
     const uplink = await this.flowOf(idle, () => this.uplinkPhase(rates.uplink, measureMs));
@@ -438,6 +440,6 @@ function report(result: ReturnType<FleetEnv['result']>, params: Params, quick: b
     );
   }
   console.log(`new pod with ${fmt(newPod.persistentSessionsInRedis)} persistent sessions in Redis: ready in ${round2(newPod.readySeconds ?? NaN)} s`);
-  const variant = `${process.env.BENCH_FLEET_ONLY === 'pods' ? '.pods' : ''}${ON_CLUSTER ? '.redis-cluster' : ''}${POD_LIMITS.connectsPerSecond !== undefined ? `.paced-${POD_LIMITS.connectsPerSecond}` : ''}`;
+  const variant = `${process.env.BENCH_FLEET_ONLY ? `.${process.env.BENCH_FLEET_ONLY}` : ''}${ON_CLUSTER ? '.redis-cluster' : ''}${POD_LIMITS.connectsPerSecond !== undefined ? `.paced-${POD_LIMITS.connectsPerSecond}` : ''}`;
   writeResult(`fleet${variant}`, quick, { machine: machine(), parameters: params, redis: ON_CLUSTER ? '3-node Cluster' : 'single node', connectsPerSecond: POD_LIMITS.connectsPerSecond ?? 'default', ...result });
 }
