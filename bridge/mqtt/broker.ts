@@ -63,6 +63,8 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   /** Filters of a SUBSCRIBE that a limit refused, marked before aedes authorizes them one by one. */
   const overLimit = new WeakMap<object, RefusalReason>();
 
+  /** Clients aedes registered: their presence ends with clientDisconnect, not with their socket. */
+  const registered = new WeakSet<Client>();
   const aedes = await Aedes.createBroker({
     ...(deps.podId ? { id: deps.podId } : {}),
     ...(deps.heartbeatMs ? { heartbeatInterval: deps.heartbeatMs } : {}),
@@ -94,8 +96,10 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
         const sessions = deps.sessions;
         void sessions.clientAuthenticated(client.id).then(() => {
           // A connection that ends before aedes registers it (the device gave up waiting) must not leave its presence behind.
-          if (client.conn.destroyed) sessions.connectionClosed(client.id);
-          else client.conn.once('close', () => sessions.connectionClosed(client.id));
+          // (A registered client's presence goes with clientDisconnect.)
+          const closed = () => registered.has(client) || sessions.connectionClosed(client.id);
+          if (client.conn.destroyed) closed();
+          else client.conn.once('close', closed);
           done(null, true);
         });
       };
@@ -214,6 +218,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   dropClientPublishes(aedes, (packet) => packet.topic === TOKEN_RENEWAL_TOPIC);
 
   aedes.on('client', (client) => {
+    registered.add(client);
     metrics.connections.set(aedes.connectedClients);
     deps.sessions?.clientConnected(client.id, client.clean);
   });
