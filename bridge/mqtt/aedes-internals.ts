@@ -57,6 +57,7 @@ interface BrokerInternals {
   clients: Record<string, Client | undefined>;
   mq: BrokerEmitter;
   publish(packet: AedesPublishPacket, client?: Client | PublishCallback | null, done?: PublishCallback): void;
+  registerClient(client: Client): void;
 }
 
 const internals = (aedes: Aedes) => aedes as unknown as BrokerInternals;
@@ -70,6 +71,7 @@ export function checkAedesInternals(aedes: Aedes, probe: Client | undefined): vo
   if (typeof broker.clients !== 'object' || broker.clients === null) problems.push('aedes.clients is missing');
   if (typeof broker.mq?.on !== 'function') problems.push('aedes.mq is missing');
   if (typeof broker.publish !== 'function') problems.push('aedes.publish is missing');
+  if (typeof broker.registerClient !== 'function') problems.push('aedes.registerClient is missing');
   if (probe) {
     const c = clientInternals(probe);
     if (typeof c._parser?._parseLength !== 'function' || typeof c._parser?.prependListener !== 'function') problems.push('client._parser is not an mqtt-packet parser');
@@ -173,6 +175,21 @@ export function holdDeliveriesUntilConnack(aedes: Aedes): (client: Client) => vo
       };
     }
   };
+}
+
+/**
+ * aedes goes on with a CONNECT whose connection closed while it stored the will (a Redis round
+ * trip with a shared store) and registers the closed client: it stays in `aedes.clients` with
+ * no 'clientDisconnect' ever, and its `$SYS` announcement makes every other pod close the live
+ * connection of that client id. In a reconnect storm that is what a device that gave up waiting
+ * for its CONNACK leaves behind on a busy pod. (Closed earlier, while its subscriptions are
+ * restored, the CONNECT stops there; closing took the subscriptions and the will away.) Such a
+ * client is not registered, and `onSkipped` hears of it.
+ */
+export function skipClosedRegistrations(aedes: Aedes, onSkipped: (client: Client) => void): void {
+  const broker = internals(aedes);
+  const register = broker.registerClient.bind(aedes);
+  broker.registerClient = (client) => (client.closed ? onSkipped(client) : register(client));
 }
 
 /** Between the dead broker's id and the client id in the broker id of a swept will: in no pod name or aedes id. */

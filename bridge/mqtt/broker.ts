@@ -13,7 +13,7 @@ import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { Emitter } from '../redis/emitter.js';
 import { RefusedError, type UplinkService } from '../uplink/service.js';
-import { beforeEachPacket, checkAedesInternals, dropClientPublishes, heldFilters, holdDeliveriesUntilConnack, willOf, type ParsedPacket } from './aedes-internals.js';
+import { beforeEachPacket, checkAedesInternals, dropClientPublishes, heldFilters, holdDeliveriesUntilConnack, skipClosedRegistrations, willOf, type ParsedPacket } from './aedes-internals.js';
 import { enforcedKeepalive, limitRefusals, type SubscribeLimits } from './client-limits.js';
 import { forwardVerdict } from './delivery-policy.js';
 import { installP2pInboxes } from './p2p-route.js';
@@ -42,10 +42,6 @@ export interface BrokerDeps {
   storeUp?: () => boolean;
   /** Told of every connection and disconnection (presence and session expiry in the shared store). */
   sessions?: {
-    /** Before aedes restores the session: from then on P2P messages for the client come to this pod. */
-    clientAuthenticated(clientId: string): Promise<void>;
-    /** The connection of an authenticated client closed (whether or not aedes registered it). */
-    connectionClosed(clientId: string): void;
     clientConnected(clientId: string, clean: boolean): void;
     clientDisconnected(clientId: string, clean: boolean): void;
   };
@@ -62,9 +58,6 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   const { auth, bindings, uplink, limits, metrics, log, persistence } = deps;
   /** Filters of a SUBSCRIBE that a limit refused, marked before aedes authorizes them one by one. */
   const overLimit = new WeakMap<object, RefusalReason>();
-
-  /** Clients aedes registered: their presence ends with clientDisconnect, not with their socket. */
-  const registered = new WeakSet<Client>();
   const aedes = await Aedes.createBroker({
     ...(deps.podId ? { id: deps.podId } : {}),
     ...(deps.heartbeatMs ? { heartbeatInterval: deps.heartbeatMs } : {}),
@@ -89,21 +82,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
         log.warn({ clientId: client.id.slice(0, 80), reason: refusal.reason, detail: refusal.detail }, 'CONNECT refused');
         return done(Object.assign(new Error(refusal.detail), { returnCode: refusal.code }), false);
       }
-      // Presence is written before aedes streams the session's offline queue: a P2P message routed
-      // by the old presence was queued before that stream, one routed after it comes here live.
-      const announced: typeof done = (err, ok) => {
-        if (err || !ok || !deps.sessions) return done(err, ok);
-        const sessions = deps.sessions;
-        void sessions.clientAuthenticated(client.id).then(() => {
-          // A connection that ends before aedes registers it (the device gave up waiting) must not leave its presence behind.
-          // (A registered client's presence goes with clientDisconnect.)
-          const closed = () => registered.has(client) || sessions.connectionClosed(client.id);
-          if (client.conn.destroyed) closed();
-          else client.conn.once('close', closed);
-          done(null, true);
-        });
-      };
-      auth.authenticate(client, username, password, announced, (session) => willRefusal(client, session.rights));
+      auth.authenticate(client, username, password, done, (session) => willRefusal(client, session.rights));
     },
     authorizePublish: (client, packet, done) => {
       if (auth.isRenewal(packet)) return auth.renew(client, packet, done);
@@ -217,8 +196,11 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   // An accepted token upload is answered (PUBACK/PUBREC) and goes no further: it carries a token.
   dropClientPublishes(aedes, (packet) => packet.topic === TOKEN_RENEWAL_TOPIC);
 
+  skipClosedRegistrations(aedes, (client) => {
+    metrics.connects.inc({ result: 'abandoned' });
+    log.debug({ clientId: client.id }, 'connection closed before its CONNACK; not registered');
+  });
   aedes.on('client', (client) => {
-    registered.add(client);
     metrics.connections.set(aedes.connectedClients);
     deps.sessions?.clientConnected(client.id, client.clean);
   });

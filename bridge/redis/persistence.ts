@@ -24,6 +24,8 @@ export interface PersistenceOptions {
   ttlSeconds: number;
   /** Packets whose loss must fail the publish (RocketMQ downlink: it stays in RocketMQ and comes back). */
   mustBeKept: (packet: StoredPacket) => boolean;
+  /** What a client's offline queue is read after, when aedes restores its session (its presence write). */
+  queueReadAfter?: (clientId: string) => Promise<unknown> | undefined;
   metrics: BridgeMetrics;
   log: Logger;
 }
@@ -185,10 +187,20 @@ export class GuardedPersistence implements InnerPersistence {
     return this.inner.outgoingClearMessageId(client, packet);
   }
   /**
-   * Read on every CONNECT. Persistent sessions are refused while Redis is away, so the only
-   * queue asked for then is a clean session's, which is empty: do not fail its connection.
+   * Read on every CONNECT, once the client is registered. Persistent sessions are refused while
+   * Redis is away, so the only queue asked for then is a clean session's, which is empty: do not
+   * fail its connection.
    */
-  outgoingStream = (client: ClientRef) => (this.reachable ? Readable.from(this.inner.outgoingStream(client)) : Readable.from([]));
+  outgoingStream = (client: ClientRef) => {
+    if (!this.reachable) return Readable.from([]);
+    const after = this.options.queueReadAfter?.(client.id);
+    return Readable.from(after ? this.readAfter(after, client) : this.inner.outgoingStream(client));
+  };
+
+  private async *readAfter(after: Promise<unknown>, client: ClientRef): AsyncIterable<unknown> {
+    await after;
+    yield* this.inner.outgoingStream(client);
+  }
   incomingStorePacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingStorePacket(client, packet);
   incomingGetPacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingGetPacket(client, packet);
   incomingDelPacket = (client: ClientRef, packet: StoredPacket) => this.inner.incomingDelPacket(client, packet);

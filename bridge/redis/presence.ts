@@ -56,27 +56,15 @@ export class Presence {
   }
 
   /**
-   * Points the client's presence here before its session is restored. On a Redis Cluster the
-   * presence key and the offline queue live on different nodes, so only waiting for this write
-   * orders the two; `connected` then makes it local.
-   */
-  announce(clientId: string): Promise<void> {
-    return this.write('presence_set', clientId, () => this.db.set(presenceKey(clientId), this.podId, 'EX', PRESENCE_TTL_SECONDS));
-  }
-
-  /**
-   * The client is connected here. Written again: of two attempts of one client id on two pods
-   * (a device that gave up waiting and tried another), the one registered last holds it.
+   * The client is registered here. Written when aedes registers it, not when it authenticates:
+   * a connection that ends before that (a device that gave up waiting for its CONNACK and is
+   * connected to another pod by now) never points the client's messages at this pod. The
+   * offline queue is read only after this write (`SessionStore`), so every P2P message is
+   * either queued before that read or routed here, where the restored session takes it live.
    */
   connected(clientId: string): Promise<void> {
     this.local.add(clientId);
-    return this.announce(clientId);
-  }
-
-  /** After a connection closed: its announced presence goes unless a connection of that id is registered here. */
-  withdraw(clientId: string): Promise<void> {
-    if (this.local.has(clientId)) return Promise.resolve();
-    return this.write('presence_clear', clientId, () => this.db.eval(DEL_IF_EQUAL, 1, presenceKey(clientId), this.podId));
+    return this.write('presence_set', clientId, () => this.db.set(presenceKey(clientId), this.podId, 'EX', PRESENCE_TTL_SECONDS));
   }
 
   disconnected(clientId: string): Promise<void> {

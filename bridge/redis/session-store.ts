@@ -36,6 +36,8 @@ export class SessionStore {
   private readonly presence: Presence;
   private readonly expiry: SessionExpiry;
   private readonly pending = new Set<Promise<unknown>>();
+  /** Presence writes of clients aedes registered, until it reads their offline queue. */
+  private readonly registered = new Map<string, Promise<void>>();
 
   constructor(
     cfg: BridgeConfig,
@@ -58,6 +60,7 @@ export class SessionStore {
       cluster: cfg.sessionStore.redis?.cluster ?? false,
       ttlSeconds: sessionExpirySeconds,
       mustBeKept: fromRocketmq,
+      queueReadAfter: (clientId) => this.presenceWritten(clientId),
       metrics,
       log,
     });
@@ -116,21 +119,22 @@ export class SessionStore {
     return this.health.up;
   }
 
-  /** Never rejects: a lost presence write is counted, and the connection goes on. */
-  clientAuthenticated(clientId: string): Promise<void> {
-    return this.presence.announce(clientId);
-  }
-
-  connectionClosed(clientId: string): void {
-    this.track(this.presence.withdraw(clientId));
-  }
-
   clientConnected(clientId: string, clean: boolean): void {
-    this.track(this.presence.connected(clientId));
+    const written = this.presence.connected(clientId);
+    this.registered.set(clientId, written);
+    this.track(written);
     this.track(this.expiry.touch(clientId, !clean));
   }
 
+  /** What aedes' read of the client's offline queue waits for: its presence write (never rejects). */
+  private presenceWritten(clientId: string): Promise<void> | undefined {
+    const written = this.registered.get(clientId);
+    this.registered.delete(clientId);
+    return written;
+  }
+
   clientDisconnected(clientId: string, clean: boolean): void {
+    this.registered.delete(clientId);
     this.track(this.presence.disconnected(clientId));
     if (!clean) this.track(this.expiry.touch(clientId, true));
   }

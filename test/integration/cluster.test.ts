@@ -139,6 +139,51 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
     }
   });
 
+  test('attempts of a client id that end before their CONNACK neither take over its live connection nor take its P2P messages', async () => {
+    const id = uniqueId('GID_cl@@@stays-');
+    const target = await device(2, { clientId: id, clean: false });
+    // What devices that gave up waiting for a CONNACK leave on a busy pod: a CONNECT, then the
+    // socket closes while the pod waits for Redis. Here Redis holds writes from the moment the
+    // attempt's session claim is written: the pod is at its next write (presence, will) when the socket closes.
+    const claimKey = `${PREFIX}session:${encodeURIComponent(id)}`;
+    const monitor = await new Redis(REDIS_URL).monitor();
+    const admin = new Redis(REDIS_URL);
+    let connacks = 0;
+    try {
+      for (let i = 0; i < 5; i++) {
+        const claimed = new Promise<void>((resolve) => {
+          const heard = (_time: string, args: string[]) => {
+            if (args[0]?.toLowerCase() !== 'eval' || !args.includes(claimKey)) return;
+            monitor.off('monitor', heard);
+            resolve();
+          };
+          monitor.on('monitor', heard);
+        });
+        const attempt = await RawClient.open(pods[1]!.mqttPort);
+        attempt.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: id, keepalive: 60 });
+        await claimed;
+        await admin.call('CLIENT', 'PAUSE', '300', 'WRITE');
+        connacks += attempt.packets.filter((p) => p.cmd === 'connack').length;
+        attempt.end();
+        await attempt.closed;
+        await sleep(500);
+      }
+    } finally {
+      monitor.disconnect();
+      admin.disconnect();
+    }
+    expect(connacks).toBe(0);
+    await sleep(1_000);
+    expect(target.connected).toBe(true);
+    const sender = await device(0);
+    await sender.publish(`clus/p2p/${id}`, 'from-device', 1);
+    await appSend(producer, TOPICS.cluster, 'from-app', { mqttSecondTopic: `/p2p/${id}` });
+    // Live, on the connection it has: not left in its offline queue until it reconnects.
+    await waitFor('both delivered live', () => (target.received.length >= 2 ? true : undefined), 30_000);
+    expect(payloads(target.received).sort()).toEqual(['from-app', 'from-device']);
+    expect(target.connected).toBe(true);
+  });
+
   test('a persistent session keeps subscriptions and QoS 1 messages while offline, and gets them on another pod', async () => {
     const m = uniqueId('sess');
     const id = uniqueId('GID_cl@@@persistent-');

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { Aedes, type Client } from 'aedes';
 import mqtt from 'mqtt';
-import { checkAedesInternals, holdDeliveriesUntilConnack, storedWillBrokerId, sweptWill } from '../../bridge/mqtt/aedes-internals.js';
+import mqttPacket from 'mqtt-packet';
+import { checkAedesInternals, connectedClient, emitterOf, holdDeliveriesUntilConnack, skipClosedRegistrations, storedWillBrokerId, sweptWill } from '../../bridge/mqtt/aedes-internals.js';
 
 let aedes: Aedes;
 let server: Server;
@@ -77,5 +78,67 @@ describe('a will swept for a dead broker', () => {
     expect(storedWillBrokerId(swept.brokerId)).toBe('pod-a');
     expect(storedWillBrokerId('pod-a')).toBe('pod-a');
     expect(sweptWill({ clientId: 'x' })).toEqual({ clientId: 'x' });
+  });
+});
+
+interface TestPersistence {
+  delWill(client: { id: string; brokerId: string }): Promise<unknown>;
+}
+
+describe('a connection that closes while aedes stores its will', () => {
+  /** A broker whose will store takes 300 ms (a Redis round trip under load), so that a connection can close in between. */
+  async function slowWillBroker(skip: boolean) {
+    const broker = await Aedes.createBroker();
+    const persistence = (broker as unknown as { persistence: TestPersistence }).persistence;
+    const delWill = persistence.delWill.bind(persistence);
+    persistence.delWill = async (client) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return delWill(client);
+    };
+    const skipped: Client[] = [];
+    if (skip) skipClosedRegistrations(broker, (c) => skipped.push(c));
+    const events: string[] = [];
+    broker.on('client', () => events.push('client'));
+    broker.on('clientDisconnect', () => events.push('clientDisconnect'));
+    emitterOf(broker).on('$SYS/+/new/clients', (packet, done) => {
+      events.push(`announced ${packet.payload.toString()}`);
+      done();
+    });
+    return { broker, skipped, events };
+  }
+
+  /** CONNECT, then the socket ends before the CONNACK. */
+  async function abandonedConnect(broker: Aedes): Promise<Client> {
+    let client: Client | undefined;
+    const listener = createServer((conn) => (client = broker.handle(conn)));
+    listener.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    const socket = connect((listener.address() as AddressInfo).port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: 'dev', keepalive: 60 }));
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 600));
+    listener.close();
+    return client!;
+  }
+
+  test.each([
+    ['aedes registers the closed client for good (why the hook exists)', false],
+    ['skipClosedRegistrations leaves it unregistered and says so', true],
+  ])('%s', async (_how, skip) => {
+    const { broker, skipped, events } = await slowWillBroker(skip);
+    try {
+      const client = await abandonedConnect(broker);
+      expect(client.closed).toBe(true);
+      if (skip) {
+        expect({ events, inClients: connectedClient(broker, 'dev') !== undefined, connected: broker.connectedClients }).toEqual({ events: [], inClients: false, connected: 0 });
+        expect(skipped).toEqual([client]);
+      } else {
+        expect({ events, inClients: connectedClient(broker, 'dev') !== undefined, connected: broker.connectedClients }).toEqual({ events: ['client', 'announced dev'], inClients: true, connected: 1 });
+      }
+    } finally {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    }
   });
 });
