@@ -23,7 +23,8 @@ const builders: Record<string, (r: never) => sections.Section> = {
   idle: sections.idle,
   operator: sections.operator,
   'mqtt-engine': sections.mqttEngine,
-  fleet: sections.fleet,
+  fleet: (r: never) => sections.fleet(r),
+  'fleet.redis-cluster': (r: never) => sections.fleet(r, { file: 'fleet-redis-cluster', title: 'fleet on a 3-node Redis Cluster' }),
 };
 
 let doc = readFileSync(docFile, 'utf8');

@@ -145,7 +145,8 @@ const FLEET_FLOWS = [
   ['fanOut', 'app → many\n(fan-out)'],
 ] as const;
 
-export function fleet(r: Json): Section {
+/** The fleet tables and charts; a variant (e.g. on a Redis Cluster) gets its tables and the Redis CPU chart, under its own file names. */
+export function fleet(r: Json, variant?: { file: string; title: string }): Section {
   const rows: Json[] = r.rows;
   const k = r.kill;
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
@@ -176,10 +177,13 @@ export function fleet(r: Json): Section {
   const newPod = `A new pod with ${n(np.persistentSessionsInRedis)} persistent sessions in Redis: ready in ${Number(np.readySeconds).toFixed(1)} s${trie}.`;
   const byRow = (value: (f: Json) => number) => rows.map((row) => ({ name: row.label, values: FLEET_FLOWS.map(([key]) => value(row.flows[key])) }));
   const groups = FLEET_FLOWS.map(([, name]) => name);
+  const redisCpu = { title: 'Redis CPU per 1,000 delivered messages (must not grow with devices or pods)', unit: 'ms', groups, series: byRow((f) => f.cpuMsPer1k.redis) };
+  const tables = [ramps, flows, kill, newPod].filter(Boolean).join('\n\n');
+  if (variant) return { table: tables, charts: [{ file: `${variant.file}-redis-cpu`, chart: { ...redisCpu, title: `${variant.title}: ${redisCpu.title}` } }] };
   return {
-    table: [ramps, flows, kill, newPod].filter(Boolean).join('\n\n'),
+    table: tables,
     charts: [
-      { file: 'fleet-redis-cpu', chart: { title: 'fleet: Redis CPU per 1,000 delivered messages (must not grow with devices or pods)', unit: 'ms', groups, series: byRow((f) => f.cpuMsPer1k.redis) } },
+      { file: 'fleet-redis-cpu', chart: { ...redisCpu, title: `fleet: ${redisCpu.title}` } },
       { file: 'fleet-pods-cpu', chart: { title: 'fleet: CPU of all pods per 1,000 delivered messages', unit: 'ms', groups, series: byRow((f) => f.cpuMsPer1k.pods), log: true } },
       { file: 'fleet-latency', chart: { title: 'fleet: p99 latency per flow, at a fixed rate', unit: 'ms', groups, series: byRow((f) => f.flow.p99Us / 1000), log: true } },
       ...(k ? [{ file: 'fleet-kill', chart: { title: `fleet: p99 before and while ${n(k.devicesOnKilledPod)} devices of a killed pod reconnect`, unit: 'ms', groups: ['P2P on the other pods', 'device → RocketMQ'], series: [{ name: 'before', values: [k.before.p2p.p99Us / 1000, k.before.uplink.p99Us / 1000] }, { name: 'during the reconnects', values: [k.during.p2p.p99Us / 1000, k.during.uplink.p99Us / 1000] }], log: true } }] : []),

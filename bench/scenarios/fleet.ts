@@ -9,12 +9,14 @@
  * traffic (its devices come back on the others; nothing acknowledged may be lost), and the
  * start of a new pod with every persistent session in Redis.
  */
+import { createRequire } from 'node:module';
 import os from 'node:os';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { takeAnchor } from '../lib/clock.js';
 import { fmt, fmtUs, machine, printTable, round2, writeResult } from '../lib/output.js';
 import { procCpuSeconds, procRssBytes, sleep } from '../lib/proc.js';
 import { combine, loopbackHosts, Worker } from '../loadgen/index.js';
+import { tracedId } from '../loadgen/protocol.js';
 import { APP_PARENT, commandTopicOf, DEVICE_PARENT, FAN_OUT_SECOND, Fleet, type Ramp } from './fleet-devices.js';
 import { AppSide, drained, flow, type Flow } from './scale-out.js';
 import { REDIS_CLUSTER_PORTS, REDIS_URL, startBackends, startPod, stopBackends, type Pod } from './scale-out-env.js';
@@ -30,6 +32,8 @@ const PARENTS = { device: DEVICE_PARENT, app: APP_PARENT };
 const POD_LIMITS = { maxConnections: 19_500, ...connectPacing() };
 
 /** BENCH_FLEET_CONNECTS_PER_SECOND: the pods' mqtt.connectsPerSecond (unset: the bridge's default). */
+const msgpack = createRequire(import.meta.url)('msgpack-lite') as { decode(buffer: Buffer): unknown };
+
 /** BENCH_FLEET_REDIS=cluster: the session store is a 3-node Redis Cluster instead of one Redis. */
 const ON_CLUSTER = process.env.BENCH_FLEET_REDIS === 'cluster';
 
@@ -152,7 +156,21 @@ class FleetEnv {
 
     this.kill = await this.killOnePod();
     this.persistentSessionsInRedis = this.fleet.groups.reduce((n, g) => n + g.persistent, 0);
+    await this.settled();
     this.newPodReadySeconds = await this.newPodReady();
+  }
+
+  /** Until Redis and the pods are back near idle after the storm (its backlog done), at most 90 s: the new pod starts on a quiet service. */
+  private async settled(): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+      const cpu = await this.cpuPerSecond(2_000);
+      const busy = cpu.redis + cpu.pods.reduce((a, b) => a + b, 0);
+      if (busy < 0.3 || Date.now() - t0 > 90_000) {
+        log(`after the storm: ${round2((Date.now() - t0) / 1000)} s until Redis and the pods use ${round2(busy * 100)} % of a core`);
+        return;
+      }
+    }
   }
 
   private async addPods(n: number): Promise<void> {
@@ -250,7 +268,14 @@ class FleetEnv {
     const traced = await Promise.all(this.pods.map((pod, i) => this.publisher(pod.mqttPort, `kill${i}`, KILL_UPLINK_TAG * 100 + i)));
     const rate = this.params.rates.killUplink / traced.length;
     traced.forEach((w) => w.send({ type: 'publish', rate }));
-    const sending = this.app.send(() => `/p2p/${this.fleet.randomDevice(true)}`, 16, this.params.payloadBytes, this.params.rates.killP2p, KILL_P2P_TAG);
+    const targets = new Map<number, string>();
+    const target = (n: number) => {
+      const device = this.fleet.randomDevice(true);
+      targets.set(n, device);
+      return `/p2p/${device}`;
+    };
+    // cleansessionflag=false: kept for the target while it is offline (the default, true, is online targets only).
+    const sending = this.app.send(target, 16, this.params.payloadBytes, this.params.rates.killP2p, KILL_P2P_TAG, { cleansessionflag: 'false' });
     const others = (p: number) => p !== victim;
     const window = async (during: () => Promise<void>) => {
       this.fleet.mark();
@@ -283,13 +308,13 @@ class FleetEnv {
     log(`kill -9: ${fmt(devicesOnKilledPod)} devices back in ${round2(storm.seconds)} s (replacement ready after ${round2(replacementReadySeconds)} s); others' P2P p99 ${fmtUs(before.p2p.p99Us)} → ${fmtUs(during.p2p.p99Us)}`);
     traced.forEach((w) => w.send({ type: 'halt' }));
     await this.app.stopSending(sending);
-    const losses = await this.losses(traced);
+    const losses = await this.losses(traced, targets, victim);
     await Promise.all(traced.map((w) => w.stop()));
     return { devicesOnKilledPod, replacementReadySeconds, reconnectSeconds: storm.seconds, reconnectsPerSec: devicesOnKilledPod / storm.seconds, failedAttempts: storm.failedAttempts, before, during, ...losses };
   }
 
   /** Waits until every acknowledged message arrived, or 90 s (RocketMQ redelivers what the dead pod held after its invisible duration). */
-  private async losses(traced: Worker[]) {
+  private async losses(traced: Worker[], targets: Map<number, string>, victim: number) {
     const acked = combineIds((await Promise.all(traced.map((w) => w.collect()))).map((s) => s.ackedIds ?? []));
     const sentP2p = new Set(this.app.sentIds.filter((id) => Math.floor(id / 2 ** 32) === KILL_P2P_TAG));
     let lost = { uplink: acked.size, p2p: sentP2p.size };
@@ -300,7 +325,37 @@ class FleetEnv {
       lost = { uplink: [...acked].filter((id) => !atApp.has(id)).length, p2p: [...sentP2p].filter((id) => !atDevices.has(id)).length };
     }
     log(`kill -9: uplink ${fmt(acked.size)} acknowledged, ${lost.uplink} lost; P2P to persistent sessions ${fmt(sentP2p.size)} sent, ${lost.p2p} lost`);
+    if (lost.p2p > 0) {
+      const atDevices = combineIds((await this.fleet.collect()).raw.map((s) => s.receivedIds ?? []));
+      log(`kill -9: where the lost P2P messages are: ${JSON.stringify(await this.whereLost([...sentP2p].filter((id) => !atDevices.has(id)), targets, victim))}`);
+    }
     return { uplink: { acked: acked.size, lost: lost.uplink }, p2pToPersistent: { sent: sentP2p.size, lost: lost.p2p } };
+  }
+
+  /** For P2P messages that did not arrive: the target's pod, presence and offline queue in Redis. */
+  private async whereLost(ids: number[], targets: Map<number, string>, victim: number): Promise<Record<string, number>> {
+    const db = ON_CLUSTER ? new Cluster(REDIS_CLUSTER_PORTS.map((port) => ({ host: '127.0.0.1', port }))) : this.redis[0]!;
+    const prefix = `mqbridge:${BRIDGE}:`;
+    const counts: Record<string, number> = {};
+    for (const id of ids.slice(0, 300)) {
+      const device = targets.get(id % 2 ** 32)!;
+      const group = this.fleet.groups.find((g) => device.startsWith(`${g.prefix}-`));
+      const key = encodeURIComponent(device);
+      const presence = await db.get(`${prefix}presence:${key}`);
+      const alive = presence !== null && (await db.exists(`${prefix}pod:${presence}`)) === 1;
+      const queue = await db.lrange(`${prefix}outgoing:${key}`, 0, -1);
+      let queued = false;
+      for (const packetKey of queue) {
+        const buf = await db.getBuffer(prefix + packetKey);
+        const packet = buf && (msgpack.decode(buf) as { payload?: Buffer });
+        if (packet?.payload && Buffer.isBuffer(packet.payload) && tracedId(packet.payload) === id) queued = true;
+      }
+      const k = `${group?.pod === victim ? 'was on killed pod' : 'other pod'}, presence ${presence === null ? 'none' : alive ? 'live' : 'dead'}, ${queued ? 'in its queue' : 'not in its queue'} (${queue.length} queued)`;
+      const bucket = k.replace(/\(\d+ queued\)/, queue.length > 0 ? '(queue not empty)' : '(queue empty)');
+      counts[bucket] = (counts[bucket] ?? 0) + 1;
+    }
+    if (db !== this.redis[0]) db.disconnect();
+    return counts;
   }
 
   private async newPodReady(): Promise<number> {

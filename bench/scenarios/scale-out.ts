@@ -234,9 +234,10 @@ export class AppSide {
 
   /**
    * Keeps up to `inFlight` sends going, paced to `rate` per second (0: as fast as they complete), until stopSending.
-   * `second` may name each message's second-level topic from its number; a non-zero `tag` traces them.
+   * `second` may name each message's second-level topic from its number; a non-zero `tag` traces them;
+   * `extra` are more of the contract's properties (e.g. `cleansessionflag`).
    */
-  send(second: string | ((n: number) => string), inFlight: number, payloadBytes: number, rate: number, tag = 0): Promise<unknown> {
+  send(second: string | ((n: number) => string), inFlight: number, payloadBytes: number, rate: number, tag = 0, extra: Record<string, string> = {}): Promise<unknown> {
     const secondOf = typeof second === 'string' ? () => second : second;
     const t0 = this.now();
     let issued = 0;
@@ -249,7 +250,7 @@ export class AppSide {
         const body = Buffer.alloc(payloadBytes);
         body.writeDoubleLE(this.now(), 0);
         if (tag) writeTrace(body, tag, n);
-        const properties = new Map([['mqttSecondTopic', secondOf(n)], ['qoslevel', '1']]);
+        const properties = new Map([['mqttSecondTopic', secondOf(n)], ['qoslevel', '1'], ...Object.entries(extra)]);
         await this.producer.send({ topic: APP_TOPIC, body, properties }).then(
           () => {
             this.sent++;
