@@ -29,11 +29,10 @@ const PARENTS = { device: DEVICE_PARENT, app: APP_PARENT };
  * own. Five pods cannot hold 100,000 devices, so after a kill -9 the rest wait for the
  * replacement pod, as on Kubernetes, where the ReplicaSet starts one at once.
  */
+const msgpack = createRequire(import.meta.url)('msgpack-lite') as { decode(buffer: Buffer): unknown };
 const POD_LIMITS = { maxConnections: 19_500, ...connectPacing() };
 
 /** BENCH_FLEET_CONNECTS_PER_SECOND: the pods' mqtt.connectsPerSecond (unset: the bridge's default). */
-const msgpack = createRequire(import.meta.url)('msgpack-lite') as { decode(buffer: Buffer): unknown };
-
 /** BENCH_FLEET_REDIS=cluster: the session store is a 3-node Redis Cluster instead of one Redis. */
 const ON_CLUSTER = process.env.BENCH_FLEET_REDIS === 'cluster';
 
@@ -318,17 +317,16 @@ class FleetEnv {
     const acked = combineIds((await Promise.all(traced.map((w) => w.collect()))).map((s) => s.ackedIds ?? []));
     const sentP2p = new Set(this.app.sentIds.filter((id) => Math.floor(id / 2 ** 32) === KILL_P2P_TAG));
     let lost = { uplink: acked.size, p2p: sentP2p.size };
+    let missingP2p: number[] = [...sentP2p];
     for (let i = 0; i < 90 && (lost.uplink > 0 || lost.p2p > 0); i++) {
       await sleep(1_000);
       const atApp = new Set(this.app.receivedIds);
       const atDevices = combineIds((await this.fleet.collect()).raw.map((s) => s.receivedIds ?? []));
-      lost = { uplink: [...acked].filter((id) => !atApp.has(id)).length, p2p: [...sentP2p].filter((id) => !atDevices.has(id)).length };
+      missingP2p = [...sentP2p].filter((id) => !atDevices.has(id));
+      lost = { uplink: [...acked].filter((id) => !atApp.has(id)).length, p2p: missingP2p.length };
     }
     log(`kill -9: uplink ${fmt(acked.size)} acknowledged, ${lost.uplink} lost; P2P to persistent sessions ${fmt(sentP2p.size)} sent, ${lost.p2p} lost`);
-    if (lost.p2p > 0) {
-      const atDevices = combineIds((await this.fleet.collect()).raw.map((s) => s.receivedIds ?? []));
-      log(`kill -9: where the lost P2P messages are: ${JSON.stringify(await this.whereLost([...sentP2p].filter((id) => !atDevices.has(id)), targets, victim))}`);
-    }
+    if (lost.p2p > 0) log(`kill -9: where the lost P2P messages are: ${JSON.stringify(await this.whereLost(missingP2p, targets, victim))}`);
     return { uplink: { acked: acked.size, lost: lost.uplink }, p2pToPersistent: { sent: sentP2p.size, lost: lost.p2p } };
   }
 
@@ -350,8 +348,7 @@ class FleetEnv {
         const packet = buf && (msgpack.decode(buf) as { payload?: Buffer });
         if (packet?.payload && Buffer.isBuffer(packet.payload) && tracedId(packet.payload) === id) queued = true;
       }
-      const k = `${group?.pod === victim ? 'was on killed pod' : 'other pod'}, presence ${presence === null ? 'none' : alive ? 'live' : 'dead'}, ${queued ? 'in its queue' : 'not in its queue'} (${queue.length} queued)`;
-      const bucket = k.replace(/\(\d+ queued\)/, queue.length > 0 ? '(queue not empty)' : '(queue empty)');
+      const bucket = `${group?.pod === victim ? 'was on killed pod' : 'other pod'}, presence ${presence === null ? 'none' : alive ? 'live' : 'dead'}, ${queued ? 'in its queue' : 'not in its queue'} (queue ${queue.length > 0 ? 'not empty' : 'empty'})`;
       counts[bucket] = (counts[bucket] ?? 0) + 1;
     }
     if (db !== this.redis[0]) db.disconnect();

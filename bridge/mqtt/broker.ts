@@ -58,6 +58,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   const { auth, bindings, uplink, limits, metrics, log, persistence } = deps;
   /** Filters of a SUBSCRIBE that a limit refused, marked before aedes authorizes them one by one. */
   const overLimit = new WeakMap<object, RefusalReason>();
+
   const aedes = await Aedes.createBroker({
     ...(deps.podId ? { id: deps.podId } : {}),
     ...(deps.heartbeatMs ? { heartbeatInterval: deps.heartbeatMs } : {}),
