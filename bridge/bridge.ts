@@ -9,7 +9,9 @@ import { createRevocationList } from './auth/revocation-store.js';
 import { AuthService } from './auth/service.js';
 import { MemoryNonces } from './auth/nonces.js';
 import { MemorySessionClaims } from './auth/session-claims.js';
-import { ConfigWatcher } from './config/watch.js';
+import { kubeConfigFor } from './config/configmap-source.js';
+import { ConfigFollower } from './config/follower.js';
+import { RELOADABLE_SECTIONS, configHash, type ConfigReport } from './config/report.js';
 import { DownlinkService } from './downlink/service.js';
 import { startHttpServer, type Readiness } from './http/server.js';
 import { startTokenApiServer } from './http/token-api-server.js';
@@ -40,6 +42,8 @@ export interface BridgeOptions {
   /** Watched for binding changes when given. */
   configPath?: string;
   configText?: string;
+  /** Credentials to follow the ConfigMap with, when not the pod's own service account. */
+  kubeconfig?: string;
   log?: Logger;
 }
 
@@ -47,13 +51,15 @@ export interface BridgeOptions {
 export class Bridge {
   private table: BindingTable;
   private stopping = false;
-  private watcher: ConfigWatcher | undefined;
+  private follower: ConfigFollower | undefined;
   private mqttServer: Server | undefined;
   private httpServer: HttpServer | undefined;
   private tokenApiServer: Server | undefined;
   /** Every MQTT listener by transport; all close on stop. */
   private readonly listeners = new Map<'tcp' | 'tls' | 'ws' | 'wss', Server | HttpServer>();
   private tls: TlsMaterial | undefined;
+  /** Sections of the config file in force that wait for a restart. */
+  private restartPending: string[] = [];
 
   readonly metrics = new BridgeMetrics();
   readonly log: Logger;
@@ -149,7 +155,7 @@ export class Bridge {
     const { mqtt } = config;
     await this.auth.start();
     // Served before the broker: it may wait for the session store, and liveness must not fail meanwhile.
-    this.httpServer = await startHttpServer(config.http.host, config.http.port, () => this.readiness(), metrics.registry);
+    this.httpServer = await startHttpServer(config.http.host, config.http.port, { readiness: () => this.readiness(), configReport: () => this.configReport() }, metrics.registry);
     this.store?.start();
     if (!this.store) {
       log.warn('no sessionStore.redis: persistent sessions and the messages queued for them live in this process only, and a restart loses them');
@@ -183,16 +189,8 @@ export class Bridge {
     this.listeners.set('tcp', this.mqttServer);
     await this.startSecondaryListeners();
     if (this.options.configPath) {
-      const hash = ConfigWatcher.hash(this.options.configText ?? '');
-      this.watcher = new ConfigWatcher(this.options.configPath, hash, config.reload.pollMs, {
-        onChange: (next) => this.reload(next),
-        onInvalid: (err) => {
-          metrics.reloads.inc({ result: 'invalid' });
-          log.error({ problems: err.problems }, 'new config is invalid; keeping the one in force');
-        },
-        onWatchError: (err) => log.warn({ err: err.message, pollMs: config.reload.pollMs }, 'cannot watch the config directory; polling only'),
-      });
-      this.watcher.start();
+      this.follower = this.followConfig(this.options.configPath);
+      this.follower.start();
     }
     const ports = Object.fromEntries([...this.listeners].map(([name, server]) => [name, portOf(server)]));
     log.info({ mqtt: this.mqttPort, http: this.httpPort, tokenApi: this.tokenApiPort, listeners: ports, bindings: this.table.size }, 'bridge listening');
@@ -291,6 +289,31 @@ export class Bridge {
     return this.table;
   }
 
+  /** The config in force: its file's hash, the bindings it serves, what waits for a restart. */
+  configReport(): ConfigReport {
+    const bindings = this.config.bindings.map(({ mqttParentTopic, rocketmqTopic, direction, defaultQos }) => ({ mqttParentTopic, rocketmqTopic, direction, defaultQos }));
+    const rejected = this.follower?.rejected;
+    return { hash: this.follower?.hash ?? configHash(this.options.configText ?? ''), bindings, restartPending: this.restartPending, ...(rejected ? { rejected } : {}) };
+  }
+
+  /** The file, and the ConfigMap through the API server when the config names it and credentials exist. */
+  private followConfig(path: string): ConfigFollower {
+    const { config, metrics, log } = this;
+    const ref = config.reload.configMap;
+    const kc = ref ? kubeConfigFor(this.options.kubeconfig) : undefined;
+    if (ref && !kc) log.info({ configMap: `${ref.namespace}/${ref.name}` }, 'no API credentials (not in a pod): following the config file only');
+    return new ConfigFollower({
+      path,
+      initialText: this.options.configText ?? '',
+      pollMs: config.reload.pollMs,
+      ...(ref && kc ? { configMap: { ref, kc } } : {}),
+      apply: (next) => this.reload(next),
+      onResult: (result, source) => metrics.reloads.inc({ result, source }),
+      onSourceUp: (up) => metrics.configMapWatchUp.set(up ? 1 : 0),
+      log,
+    });
+  }
+
   readiness(): Readiness {
     const checks = {
       listening: this.mqttServer?.listening === true && !this.stopping,
@@ -312,10 +335,10 @@ export class Bridge {
       this.log.warn({ fields: needsRestart }, 'these settings change only on restart; running with the old values');
     }
     this.table = new BindingTable(next.bindings);
+    this.restartPending = needsRestart;
     this.log.level = next.log.level;
     this.config = { ...this.config, bindings: next.bindings, log: next.log };
     this.metrics.bindings.set(this.table.size);
-    this.metrics.reloads.inc({ result: 'applied' });
     this.log.info({ bindings: next.bindings.map((b) => `${b.mqttParentTopic}->${b.rocketmqTopic}:${b.direction}`) }, 'bindings reloaded');
     await this.consumers.setTopics(this.table.downlinkByTopic().keys());
   }
@@ -329,7 +352,7 @@ export class Bridge {
     this.stopping = true;
     const { log } = this;
     log.info({ inFlight: this.uplink.inFlight }, 'stopping: no new connections, finishing in-flight sends');
-    this.watcher?.stop();
+    this.follower?.stop();
     this.tls?.stop();
     const listenerClosed = Promise.all([...this.listeners.values(), ...(this.tokenApiServer ? [this.tokenApiServer] : [])].map((l) => closeServer(l)));
     this.pacer.close();
@@ -350,7 +373,7 @@ function portOf(server: Server | HttpServer): number {
   return (server.address() as AddressInfo | null)?.port ?? 0;
 }
 
-const RELOADABLE = new Set(['bindings', 'log', 'reload']);
+const RELOADABLE = new Set<string>(RELOADABLE_SECTIONS);
 
 function changedRestartFields(a: BridgeConfig, b: BridgeConfig): string[] {
   return (Object.keys(a) as (keyof BridgeConfig)[]).filter(

@@ -3,17 +3,17 @@ import { parseArgs } from 'node:util';
 import { Bridge } from './bridge.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 
-const USAGE = 'usage: mqbridge-bridge --config <file.yaml>';
+const USAGE = 'usage: mqbridge-bridge --config <file.yaml> [--kubeconfig <file>]  (the kubeconfig to follow reload.configMap with; default: the pod\'s service account)';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, kubeconfig: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return void console.log(USAGE);
   if (!values.config) {
     console.error(USAGE);
     process.exit(2);
   }
   const { config, text } = await loadConfigFile(values.config);
-  const bridge = await Bridge.start(config, { configPath: values.config, configText: text });
+  const bridge = await Bridge.start(config, { configPath: values.config, configText: text, ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) });
 
   let signals = 0;
   const shutdown = (signal: string) => {

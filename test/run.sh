@@ -62,6 +62,8 @@ ensure_tools() {
   command -v mvn >/dev/null || apt_install maven
   command -v openssl >/dev/null || apt_install openssl
   command -v redis-server >/dev/null || apt_install redis-server
+  # The Argo CD health check in docs/argocd/ is Lua 5.1, as Argo CD runs it.
+  { command -v lua5.1 >/dev/null && lua5.1 -e 'require "cjson"' 2>/dev/null; } || apt_install lua5.1 lua-cjson
   command -v go >/dev/null || [[ -x /usr/local/go/bin/go ]] ||
     { echo "Go >= 1.24 is needed to build kube-apiserver and etcd for the tests" >&2; exit 1; }
 }

@@ -178,7 +178,15 @@ export const configSchema = z
     bindings: z.array(bindingSchema).default([]),
     log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
     shutdown: z.strictObject({ graceMs: z.number().int().min(0).default(20_000) }).prefault({}),
-    reload: z.strictObject({ pollMs: z.number().int().min(50).default(1_000) }).prefault({}),
+    reload: z
+      .strictObject({
+        pollMs: z.number().int().min(50).default(1_000),
+        /** In a pod: this ConfigMap is followed through the API server too (config/follower.ts). */
+        configMap: z
+          .strictObject({ namespace: z.string().min(1), name: z.string().min(1), key: z.string().min(1).default('bridge.yaml') })
+          .optional(),
+      })
+      .prefault({}),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.auth.mode !== 'None') {

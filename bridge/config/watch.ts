@@ -1,13 +1,14 @@
-import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { ConfigError, parseConfigText } from './load.js';
+import { configHash } from './report.js';
 import type { BridgeConfig } from './schema.js';
 
 export interface WatchHandlers {
-  onChange(config: BridgeConfig): Promise<void> | void;
-  onInvalid(err: ConfigError): void;
+  /** `hash`: the file text's `configHash`, which the pod reports once the config is in force. */
+  onChange(config: BridgeConfig, hash: string): Promise<void> | void;
+  onInvalid(err: ConfigError, hash: string): void;
   /** The directory watch could not be set up or failed; polling alone carries on. */
   onWatchError?(err: Error): void;
 }
@@ -37,10 +38,6 @@ export class ConfigWatcher {
     private readonly pollMs: number,
     private readonly handlers: WatchHandlers,
   ) {}
-
-  static hash(text: string): string {
-    return createHash('sha256').update(text).digest('hex');
-  }
 
   start(): void {
     this.timer = setInterval(() => void this.check(), this.pollMs);
@@ -90,13 +87,13 @@ export class ConfigWatcher {
     try {
       const text = await readFile(this.path, 'utf8').catch(() => undefined);
       if (text === undefined) return; // mid-swap or briefly absent: keep what runs
-      const hash = ConfigWatcher.hash(text);
+      const hash = configHash(text);
       if (hash === this.lastHash) return;
       this.lastHash = hash;
       try {
-        await this.handlers.onChange(parseConfigText(text, this.path));
+        await this.handlers.onChange(parseConfigText(text, this.path), hash);
       } catch (err) {
-        if (err instanceof ConfigError) this.handlers.onInvalid(err);
+        if (err instanceof ConfigError) this.handlers.onInvalid(err, hash);
         else throw err;
       }
     } finally {

@@ -1,13 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { CONFIG_REPORT_PATH, type ConfigReport } from '../config/report.js';
 
 export interface Readiness {
   ready: boolean;
   checks: Record<string, boolean>;
 }
 
-/** /healthz (the process serves), /readyz (it should get traffic) and /metrics. */
-export function startHttpServer(host: string, port: number, readiness: () => Readiness, registry: Registry): Promise<Server> {
+export interface HttpStatusSources {
+  readiness(): Readiness;
+  configReport(): ConfigReport;
+}
+
+/** /healthz (the process serves), /readyz (it should get traffic), /configz (the config in force) and /metrics. */
+export function startHttpServer(host: string, port: number, sources: HttpStatusSources, registry: Registry): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -15,8 +21,10 @@ export function startHttpServer(host: string, port: number, readiness: () => Rea
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
-      const r = readiness();
+      const r = sources.readiness();
       res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(r) + '\n');
+    } else if (path === CONFIG_REPORT_PATH) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sources.configReport()) + '\n');
     } else if (path === '/metrics') {
       registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),

@@ -116,8 +116,13 @@ export class BridgeMetrics {
 
   readonly reloads = new Counter({
     name: 'mqbridge_config_reloads_total',
-    help: 'Configuration reloads by result',
-    labelNames: ['result'] as const,
+    help: 'Configuration texts seen, by result (applied, invalid, ignored: a stale mounted file) and source (file, configmap)',
+    labelNames: ['result', 'source'] as const,
+    registers: [this.registry],
+  });
+  readonly configMapWatchUp = new Gauge({
+    name: 'mqbridge_config_configmap_watch_up',
+    help: '1 while the bridge follows its ConfigMap through the API server, 0 while that watch fails',
     registers: [this.registry],
   });
 

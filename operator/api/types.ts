@@ -293,6 +293,8 @@ export interface MqttBridgeStatus {
   /** Bridge pods that exist (scale subresource's status replicas). */
   replicas?: number;
   readyReplicas?: number;
+  /** Ready bridge pods that report running the current configuration (GET /configz). */
+  configuredReplicas?: number;
   /** Label selector of the pods in string form (scale subresource, HPA). */
   selector?: string;
   /** TopicBindings in effect. */

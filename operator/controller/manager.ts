@@ -43,7 +43,11 @@ class MultiCache<T extends KubernetesObject> {
   }
 }
 
-const OWNED = [RESOURCES.deployment, RESOURCES.configMap, RESOURCES.service, RESOURCES.serviceAccount, RESOURCES.pdb, RESOURCES.hpa];
+/**
+ * Objects that carry a bridge's labels: those the operator owns, and the EndpointSlices of their
+ * Services (the EndpointSlice controller copies a Service's labels), which say which pods are ready.
+ */
+const OWNED = [RESOURCES.deployment, RESOURCES.configMap, RESOURCES.service, RESOURCES.serviceAccount, RESOURCES.pdb, RESOURCES.hpa, RESOURCES.role, RESOURCES.roleBinding, RESOURCES.endpointSlice];
 
 /**
  * Informers feed keys into the work queue; workers reconcile them. Every change to an
@@ -137,8 +141,9 @@ export class Manager {
       if (key === undefined) return;
       const end = this.metrics.reconcileSeconds.startTimer();
       try {
-        await this.reconciler!.reconcile(key);
+        const result = await this.reconciler!.reconcile(key);
         this.queue.forget(key);
+        if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
         this.metrics.reconciles.inc({ result: 'ok' });
       } catch (err) {
         const delay = this.queue.addRateLimited(key);

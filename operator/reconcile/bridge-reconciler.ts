@@ -5,20 +5,23 @@ import { RESOURCES, resourcePath, type ResourceType } from '../k8s/paths.js';
 import { ApiError, isNotFound, type KubeRest } from '../k8s/rest.js';
 import { admitBridge, topicRefusal } from '../policy/admission.js';
 import type { OperatorPolicy } from '../policy/operator-policy.js';
-import { consumerGroupOf, renderBridgeConfig } from '../render/config.js';
-import { FIELD_MANAGER, objectNames, selectorString } from '../render/names.js';
+import { configHash } from '../../bridge/config/report.js';
+import { fetchConfigReports, readyPodsOf, type ReadyPod } from '../pods/config-reports.js';
+import { bindingEntry, configText, consumerGroupOf, renderBridgeConfig, type RenderedConfig } from '../render/config.js';
+import { BRIDGE_LABEL, FIELD_MANAGER, HTTP_PORT, objectNames, selectorString } from '../render/names.js';
 import { optionalObjectNames, renderObjects, type RenderOptions } from '../render/objects.js';
 import type { TopicChecker } from '../rocketmq/topic-checker.js';
-import { bindingStatus, sameStatus } from './binding-status.js';
+import { bindingStatus, sameStatus, type BindingRollout } from './binding-status.js';
 import { bridgeStatus, type ApplyOutcome, type DeploymentState } from './bridge-status.js';
 import { comparable, containsDesired, ownsFieldsNoLongerDesired } from './drift.js';
 import type { EventRecorder } from './events.js';
+import { propagation, propagationMessage, type PodConfig, type Propagation } from './propagation.js';
 import { resolveBindings, type BindingVerdict, type TopicExistence } from './resolve-bindings.js';
 
 export interface Caches {
   bridges: ObjectCache<MqttBridge>;
   bindings: ObjectCache<TopicBinding>;
-  /** Owned objects by kind, filled by label-selected informers. */
+  /** Owned objects by kind, filled by label-selected informers (also the EndpointSlices of the bridges' Services). */
   owned: ReadonlyMap<string, ObjectCache<KubernetesObject>>;
   /** Metadata of the Secrets that carry the opt-in label (operator/policy). */
   secrets: ObjectCache<KubernetesObject>;
@@ -33,13 +36,29 @@ export interface ReconcilerDeps {
   policy: OperatorPolicy;
   log: Logger;
   now?: () => Date;
+  /** What each ready pod says it runs; by default GET /configz on the pod. */
+  configReports?: (pods: readonly ReadyPod[]) => Promise<PodConfig[]>;
 }
+
+/** A reconcile that went through; `requeueAfterMs`: look again then (a config still on its way to pods). */
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+/** How often a bridge whose pods do not all run the current config is looked at again: often at first, then calmly. */
+export function propagationPollMs(staleForMs: number): number {
+  return staleForMs < 30_000 ? 500 : 5_000;
+}
+
+const CONFIG_REPORT_TIMEOUT_MS = 1_000;
 
 /** An object of the bridge's name exists and is not the bridge's own: it is never taken over. */
 class NotOwned extends Error {}
 
 const OWNED_TYPES: Record<string, ResourceType> = {
   ServiceAccount: RESOURCES.serviceAccount,
+  Role: RESOURCES.role,
+  RoleBinding: RESOURCES.roleBinding,
   ConfigMap: RESOURCES.configMap,
   Deployment: RESOURCES.deployment,
   Service: RESOURCES.service,
@@ -54,12 +73,16 @@ const OWNED_TYPES: Record<string, ResourceType> = {
  */
 export class BridgeReconciler {
   private readonly now: () => Date;
+  private readonly configReports: (pods: readonly ReadyPod[]) => Promise<PodConfig[]>;
+  /** Since when each bridge's pods have not all run its current config. */
+  private readonly staleSince = new Map<string, number>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.configReports = deps.configReports ?? ((pods) => fetchConfigReports(pods, HTTP_PORT, CONFIG_REPORT_TIMEOUT_MS));
   }
 
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
     const { caches } = this.deps;
     const bridge = caches.bridges.get(name, namespace);
@@ -69,20 +92,44 @@ export class BridgeReconciler {
     const forbidden = (topic: string) => topicRefusal(namespace, topic, this.deps.policy);
     const existence = live ? await this.topicExistence(live, bindings.filter((b) => !forbidden(b.spec.rocketmqTopic))) : new Map<string, TopicExistence>();
     const resolution = resolveBindings(live !== undefined, bindings, (t) => existence.get(t) ?? 'unknown', forbidden);
-    await this.writeBindingStatuses(bindings, resolution.verdicts);
-    if (!live) return; // owned objects go with it through their owner references
-
-    const admission = admitBridge(live, this.deps.policy, (secret) => caches.secrets.get(secret, namespace) !== undefined, consumerGroupOf(live));
-    if (!admission.ok) {
-      // Nothing is applied: what runs keeps running as it was, and the status says why.
-      const outcome: ApplyOutcome = { ok: false, stalled: true, reason: admission.reason, message: admission.message };
-      return this.writeBridgeStatus(live, outcome, resolution.active.length, renderBridgeConfig(live, resolution.active).mqtt.port);
+    if (!live) {
+      this.staleSince.delete(key);
+      await this.writeBindingStatuses(bindings, resolution.verdicts, undefined);
+      return {}; // owned objects go with it through their owner references
     }
+
     const config = renderBridgeConfig(live, resolution.active);
-    const desired = renderObjects(live, config, this.deps.render);
-    const outcome = await this.applyAll(live, desired);
-    await this.writeBridgeStatus(live, outcome, resolution.active.length, config.mqtt.port);
+    const admission = admitBridge(live, this.deps.policy, (secret) => caches.secrets.get(secret, namespace) !== undefined, consumerGroupOf(live));
+    // A refused bridge has nothing applied: what runs keeps running as it was, and the status says why.
+    const outcome: ApplyOutcome = admission.ok
+      ? await this.applyAll(live, renderObjects(live, config, this.deps.render))
+      : { ok: false, stalled: true, reason: admission.reason, message: admission.message };
+    const rollout = await this.rollout(live, config);
+    await this.writeBindingStatuses(bindings, resolution.verdicts, rollout);
+    await this.writeBridgeStatus(live, outcome, resolution.active.length, config.mqtt.port, rollout);
     if (!outcome.ok && !outcome.stalled) throw new Error(outcome.message); // retried with backoff
+    return this.nextLook(key, rollout);
+  }
+
+  /** What the bridge's ready pods run, against the config just rendered. */
+  private async rollout(bridge: MqttBridge, config: RenderedConfig): Promise<Propagation> {
+    const ns = bridge.metadata.namespace!;
+    const service = objectNames(bridge.metadata.name!).service;
+    const slices = (this.deps.caches.owned.get('EndpointSlice')?.list(ns) ?? []).filter(
+      (s) => s.metadata?.labels?.['kubernetes.io/service-name'] === service && s.metadata.labels[BRIDGE_LABEL] === bridge.metadata.name,
+    );
+    const pods = readyPodsOf(slices);
+    return propagation(configHash(configText(config)), pods.length > 0 ? await this.configReports(pods) : []);
+  }
+
+  private nextLook(key: string, rollout: Propagation): ReconcileResult {
+    if (rollout.current === rollout.readyPods) {
+      this.staleSince.delete(key);
+      return {};
+    }
+    const since = this.staleSince.get(key) ?? Date.now();
+    this.staleSince.set(key, since);
+    return { requeueAfterMs: propagationPollMs(Date.now() - since) };
   }
 
   private async topicExistence(bridge: MqttBridge, bindings: TopicBinding[]): Promise<Map<string, TopicExistence>> {
@@ -153,7 +200,7 @@ export class BridgeReconciler {
     }
   }
 
-  private async writeBridgeStatus(bridge: MqttBridge, outcome: ApplyOutcome, bindings: number, port: number): Promise<void> {
+  private async writeBridgeStatus(bridge: MqttBridge, outcome: ApplyOutcome, bindings: number, port: number, rollout: Propagation): Promise<void> {
     const ns = bridge.metadata.namespace!;
     const name = bridge.metadata.name!;
     const names = objectNames(name);
@@ -162,7 +209,8 @@ export class BridgeReconciler {
       | undefined;
     const deployment: DeploymentState | undefined = dep && { generation: dep.metadata?.generation, specReplicas: dep.spec?.replicas ?? MQTT_BRIDGE_DEFAULTS.replicas, status: dep.status };
     const endpoint = `${names.service}.${ns}.svc:${port}`;
-    const status = bridgeStatus(bridge, outcome, deployment, { bindings, selector: selectorString(name), endpoint }, this.now());
+    const configured = { current: rollout.current, readyPods: rollout.readyPods, detail: rollout.detail };
+    const status = bridgeStatus(bridge, outcome, deployment, { bindings, selector: selectorString(name), endpoint, configured }, this.now());
     if (sameStatus(bridge.status, status)) return;
     const reasonOf = (s: typeof status | undefined) => s?.conditions?.find((c) => c.type === 'Ready')?.reason;
     if (!outcome.ok && outcome.reason && reasonOf(bridge.status) !== outcome.reason) {
@@ -179,12 +227,12 @@ export class BridgeReconciler {
    * Each write is a round trip to the API server: a thousand new bindings written one after
    * another took tens of seconds, so a few go at a time.
    */
-  private async writeBindingStatuses(bindings: TopicBinding[], verdicts: ReturnType<typeof resolveBindings<TopicBinding>>['verdicts']) {
-    await forEachLimited(bindings, STATUS_WRITES_IN_FLIGHT, (b) => this.writeBindingStatus(b, verdicts.get(b)!));
+  private async writeBindingStatuses(bindings: TopicBinding[], verdicts: ReturnType<typeof resolveBindings<TopicBinding>>['verdicts'], rollout: Propagation | undefined) {
+    await forEachLimited(bindings, STATUS_WRITES_IN_FLIGHT, (b) => this.writeBindingStatus(b, verdicts.get(b)!, rollout && bindingRollout(b, rollout)));
   }
 
-  private async writeBindingStatus(b: TopicBinding, verdict: BindingVerdict): Promise<void> {
-    const status = bindingStatus(b, verdict, this.now());
+  private async writeBindingStatus(b: TopicBinding, verdict: BindingVerdict, rollout: BindingRollout | undefined): Promise<void> {
+    const status = bindingStatus(b, verdict, rollout, this.now());
     if (sameStatus(b.status, status)) return;
     const previous = b.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
     try {
@@ -197,13 +245,21 @@ export class BridgeReconciler {
       if (isNotFound(err)) return; // deleted meanwhile
       throw err;
     }
-    if (previous !== verdict.state) {
-      await this.deps.events.record(regardingOf(b), verdict.state === 'Bound' ? 'Normal' : 'Warning', verdict.state, verdict.message);
+    const reason = status.conditions?.find((c) => c.type === 'Ready')?.reason;
+    // Propagating is a step on the way to Bound, not news.
+    if (previous !== reason && reason !== 'Propagating') {
+      await this.deps.events.record(regardingOf(b), verdict.state === 'Bound' ? 'Normal' : 'Warning', reason!, verdict.message);
     }
   }
 }
 
 const STATUS_WRITES_IN_FLIGHT = 16;
+
+/** A binding as the rendered config holds it, against what the pods run. */
+function bindingRollout(b: TopicBinding, rollout: Propagation): BindingRollout {
+  const podsWith = rollout.podsWith(bindingEntry(b));
+  return { podsWith, readyPods: rollout.readyPods, message: propagationMessage(podsWith, rollout) };
+}
 
 async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -7,6 +7,13 @@ export interface DeploymentState {
   status?: { observedGeneration?: number; replicas?: number; readyReplicas?: number; updatedReplicas?: number };
 }
 
+/** How many ready pods run the current config, and what holds the others back. */
+export interface ConfiguredPods {
+  current: number;
+  readyPods: number;
+  detail: string;
+}
+
 /** A stalled outcome may name its reason (a policy refusal, a Conflict); else InvalidSpec or ApplyFailed. */
 export type ApplyOutcome = { ok: true } | { ok: false; stalled: boolean; message: string; reason?: string };
 
@@ -15,7 +22,7 @@ export function bridgeStatus(
   bridge: MqttBridge,
   outcome: ApplyOutcome,
   deployment: DeploymentState | undefined,
-  facts: { bindings: number; selector: string; endpoint: string },
+  facts: { bindings: number; selector: string; endpoint: string; configured: ConfiguredPods },
   now: Date,
 ): MqttBridgeStatus {
   const generation = bridge.metadata.generation;
@@ -43,6 +50,11 @@ export function bridgeStatus(
     } else if (!rolledOut || ready < desired) {
       inputs.push(cond('Ready', 'False', rolledOut ? 'PodsNotReady' : 'RollingOut', `${ready}/${desired} bridge pods ready`));
       inputs.push(cond('Reconciling', 'True', rolledOut ? 'WaitingForPods' : 'RollingOut', `${ready}/${desired} bridge pods ready`));
+    } else if (facts.configured.current < facts.configured.readyPods) {
+      const { current, readyPods, detail } = facts.configured;
+      const message = `${current} of ${readyPods} ready bridge pods run the current configuration${detail ? `; ${detail}` : ''}`;
+      inputs.push(cond('Ready', 'True', 'Available', `${ready}/${desired} bridge pods ready`));
+      inputs.push(cond('Reconciling', 'True', 'Propagating', message));
     } else {
       inputs.push(cond('Ready', 'True', 'Available', `${ready}/${desired} bridge pods ready`));
       inputs.push(cond('Reconciling', 'False', 'UpToDate', 'all objects are applied and rolled out'));
@@ -54,6 +66,7 @@ export function bridgeStatus(
     conditions: setConditions(bridge.status?.conditions, inputs, now),
     replicas: deployment?.status?.replicas ?? 0,
     readyReplicas: deployment?.status?.readyReplicas ?? 0,
+    configuredReplicas: facts.configured.current,
     selector: facts.selector,
     bindings: facts.bindings,
     endpoint: facts.endpoint,

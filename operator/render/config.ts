@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import { RELOADABLE_SECTIONS } from '../../bridge/config/report.js';
 import { MQTT_BRIDGE_DEFAULTS, MQTT_LIMIT_FIELDS, type MqttBridge, type SessionStoreSpec, type TopicBinding } from '../api/types.js';
-import { ACCESS_KEYS_DIR, HTTP_PORT, TLS_DIR, defaultConsumerGroup } from './names.js';
+import { ACCESS_KEYS_DIR, CONFIG_FILE, HTTP_PORT, TLS_DIR, defaultConsumerGroup, objectNames } from './names.js';
 
 /** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings. */
 export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicBinding[]) {
@@ -52,17 +53,24 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
       namespace: spec.rocketmq.namespace ?? '',
       consumerGroup: consumerGroupOf(bridge),
     },
-    bindings: bindings.map((b) => ({
-      mqttParentTopic: b.spec.mqttParentTopic,
-      rocketmqTopic: b.spec.rocketmqTopic,
-      direction: b.spec.direction ?? 'Bidirectional',
-      defaultQos: b.spec.defaultQos ?? 1,
-    })),
+    bindings: bindings.map(bindingEntry),
     log: { level: spec.logLevel ?? MQTT_BRIDGE_DEFAULTS.logLevel },
+    // Followed through the API server by the pods too, ahead of the kubelet's refresh of the file.
+    reload: { configMap: { namespace: ns, name: objectNames(name).configMap, key: CONFIG_FILE } },
   };
 }
 
 export type RenderedConfig = ReturnType<typeof renderBridgeConfig>;
+
+/** A TopicBinding as the bridge config holds it (and as a pod reports it back at /configz). */
+export function bindingEntry(b: TopicBinding) {
+  return {
+    mqttParentTopic: b.spec.mqttParentTopic,
+    rocketmqTopic: b.spec.rocketmqTopic,
+    direction: b.spec.direction ?? 'Bidirectional',
+    defaultQos: b.spec.defaultQos ?? 1,
+  };
+}
 
 /** A URL from a Secret reaches the pods as MQBRIDGE_REDIS_URL, never through the ConfigMap. */
 function renderSessionStore(store: SessionStoreSpec) {
@@ -88,6 +96,7 @@ export function configText(config: RenderedConfig): string {
  * from the mounted ConfigMap and change no pod.
  */
 export function restartHash(config: RenderedConfig): string {
-  const { bindings: _bindings, log: _log, ...restartOnly } = config;
+  const reloadable = new Set<string>(RELOADABLE_SECTIONS);
+  const restartOnly = Object.fromEntries(Object.entries(config).filter(([section]) => !reloadable.has(section)));
   return createHash('sha256').update(JSON.stringify(restartOnly)).digest('hex').slice(0, 16);
 }

@@ -28,6 +28,8 @@ export const objectNames = (bridge: string) => ({
   pdb: `${bridge}-bridge`,
   hpa: `${bridge}-bridge`,
   serviceAccount: `${bridge}-bridge`,
+  /** Lets the bridge's pods read their own ConfigMap, and nothing else. */
+  configReaderRole: `${bridge}-bridge-config-reader`,
 });
 
 export function selectorLabels(bridge: string): Record<string, string> {

@@ -29,7 +29,7 @@ export function renderObjects(bridge: MqttBridge, config: RenderedConfig, opts: 
     apiVersion: bridge.apiVersion,
     kind: bridge.kind,
   };
-  const objects = [serviceAccount(owner), configMap(owner, config), deployment(bridge, owner, config, opts), service(bridge, owner, config), pdb(owner)];
+  const objects = [serviceAccount(owner), configReaderRole(owner), configReaderBinding(owner), configMap(owner, config), deployment(bridge, owner, config, opts), service(bridge, owner, config), pdb(owner)];
   const optional = [tokenApiService(owner, config), autoscaler(bridge, owner)].filter((o): o is KubernetesObject => o !== undefined);
   return [...objects, ...optional];
 }
@@ -48,8 +48,34 @@ function serviceAccount(owner: BridgeRef): KubernetesObject {
     apiVersion: 'v1',
     kind: 'ServiceAccount',
     metadata: metadataFor(owner, objectNames(owner.name).serviceAccount),
-    // The bridge never talks to the API server.
+    // Only the bridge's pods get a token (their pod spec asks for it); nothing else should run as this account.
     automountServiceAccountToken: false,
+  } as KubernetesObject;
+}
+
+/**
+ * The one thing the bridge's pods may do with the API server: read their own ConfigMap, which
+ * they have mounted anyway. Watching it there puts a binding change in force within
+ * milliseconds; the kubelet refreshes the mounted file up to a minute later.
+ */
+function configReaderRole(owner: BridgeRef): KubernetesObject {
+  const names = objectNames(owner.name);
+  return {
+    apiVersion: apiVersionOf(RESOURCES.role),
+    kind: 'Role',
+    metadata: metadataFor(owner, names.configReaderRole),
+    rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [names.configMap], verbs: ['get', 'list', 'watch'] }],
+  } as KubernetesObject;
+}
+
+function configReaderBinding(owner: BridgeRef): KubernetesObject {
+  const names = objectNames(owner.name);
+  return {
+    apiVersion: apiVersionOf(RESOURCES.roleBinding),
+    kind: 'RoleBinding',
+    metadata: metadataFor(owner, names.configReaderRole),
+    roleRef: { apiGroup: RESOURCES.role.group, kind: 'Role', name: names.configReaderRole },
+    subjects: [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace: owner.namespace }],
   } as KubernetesObject;
 }
 
@@ -123,7 +149,8 @@ function deployment(bridge: MqttBridge, owner: BridgeRef, config: RenderedConfig
         },
         spec: {
           serviceAccountName: names.serviceAccount,
-          automountServiceAccountToken: false,
+          // A token whose Role reads this bridge's ConfigMap only (configReaderRole).
+          automountServiceAccountToken: true,
           // Above the bridge's own shutdown grace (20 s) so in-flight sends can finish.
           terminationGracePeriodSeconds: 30,
           securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },

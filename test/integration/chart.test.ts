@@ -177,7 +177,11 @@ const OPERATOR_GRANTS = [
   ...expand('apps', ['deployments'], OWN),
   ...expand('policy', ['poddisruptionbudgets'], OWN),
   ...expand('autoscaling', ['horizontalpodautoscalers'], OWN),
+  // Each bridge's config-reader Role and its binding.
+  ...expand('rbac.authorization.k8s.io', ['roles', 'rolebindings'], OWN),
   ...expand('events.k8s.io', ['events'], ['create', 'patch']),
+  // Ready bridge pods and their addresses, to read what config each runs.
+  ...expand('discovery.k8s.io', ['endpointslices'], READ),
   // To see which Secrets carry the opt-in label (metadata requests; RBAC cannot say so).
   ...expand('core', ['secrets'], ['list', 'watch']),
 ].sort();
@@ -453,8 +457,11 @@ describe('install, upgrade and uninstall on a real API server', () => {
         ['apps', 'deployments'],
         ['policy', 'poddisruptionbudgets'],
         ['autoscaling', 'horizontalpodautoscalers'],
+        ['rbac.authorization.k8s.io', 'roles'],
+        ['rbac.authorization.k8s.io', 'rolebindings'],
       ] as const
     ).flatMap(([group, resource]) => OWN.map((verb) => ({ verb, group, resource, namespace }))),
+    ...READ.map((verb) => ({ verb, group: 'discovery.k8s.io', resource: 'endpointslices', namespace })),
     { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace },
     { verb: 'patch', group: 'events.k8s.io', resource: 'events', namespace },
     { verb: 'list', resource: 'secrets', namespace },
@@ -472,8 +479,12 @@ describe('install, upgrade and uninstall on a real API server', () => {
     { verb: 'delete', group: 'mqbridge.dev', resource: 'topicbindings', namespace },
     { verb: 'create', resource: 'events', namespace }, // core events: it records events.k8s.io ones
     { verb: 'update', group: 'apps', resource: 'deployments', subresource: 'scale', namespace },
-    { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace },
-    { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace },
+    // It creates Roles and RoleBindings for its bridges, but may grant only what it holds.
+    { verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace },
+    { verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace },
+    { verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'clusterroles', namespace },
+    { verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'clusterroles', namespace },
+    { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings' },
   ];
 
   const crdNames = () => sourceCrds().map((c) => c.metadata.name);

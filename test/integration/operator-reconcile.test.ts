@@ -115,7 +115,8 @@ describe('operator on a real API server', () => {
     const flipped = (available.status!.conditions as { type: string; status: string; lastTransitionTime: string }[]).find((c) => c.type === 'Ready')!;
     expect(flipped.status).toBe('True');
     const printed = await kubectl('get', 'mqttbridges,topicbindings', '-n', kube.namespace);
-    expect(printed).toMatch(/b1\s+1\s+1\s+1\s+Available/);
+    // CONFIGURED counts ready pods that report the current config; no pod runs here (no kubelet).
+    expect(printed).toMatch(/b1\s+1\s+1\s+0\s+1\s+Available/);
     expect(printed).toMatch(/b1-sensors\s+b1\s+sensors\s+\S+\s+Bidirectional\s+Bound/);
   });
 

@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import type { Producer } from 'rocketmq-client-nodejs';
 import { Bridge } from '../../bridge/bridge.js';
 import { parseConfig } from '../../bridge/config/load.js';
+import { configHash, parseConfigReport, type ConfigReport } from '../../bridge/config/report.js';
 import { metricValue, testConfig, testLogger } from './support/bridge.js';
 import { GROUPS, TOPICS, uniqueId, waitFor } from './support/env.js';
 import { Device } from './support/mqtt.js';
@@ -85,4 +86,33 @@ test('bindings are added, changed and removed live; connected devices stay conne
   expect(device.connected).toBe(true);
   expect(closes).toBe(0);
   await device.end();
+});
+
+test('GET /configz reports the file in force, the sections waiting for a restart and a refused file', async () => {
+  const configz = async () => (await fetch(`http://127.0.0.1:${bridge.httpPort}/configz`)).json() as Promise<ConfigReport>;
+  const write = async (doc: unknown) => {
+    await writeConfig(doc);
+    return configHash(typeof doc === 'string' ? doc : stringify(doc));
+  };
+
+  const first = await write(withBindings([{ mqttParentTopic: 'rl_z', rocketmqTopic: TOPICS.reload, defaultQos: 0 }]));
+  await waitFor('the new file in force', async () => ((await configz()).hash === first ? true : undefined));
+  expect(await configz()).toEqual({
+    hash: first,
+    bindings: [{ mqttParentTopic: 'rl_z', rocketmqTopic: TOPICS.reload, direction: 'Bidirectional', defaultQos: 0 }],
+    restartPending: [],
+  });
+
+  // The bindings of a file that also changes a restart-only section are in force; the rest waits.
+  const second = await write({ ...withBindings([{ mqttParentTopic: 'rl_y', rocketmqTopic: TOPICS.reload }]), mqtt: { ...base.mqtt, maxPayloadBytes: 4096 } });
+  await waitFor('the second file in force', async () => ((await configz()).hash === second ? true : undefined));
+  expect(await configz()).toMatchObject({ bindings: [{ mqttParentTopic: 'rl_y' }], restartPending: ['mqtt'] });
+
+  // A file the bridge refuses is named with its problems; the report still says what runs.
+  const refused = await write('bindings: [{mqttParentTopic: x, rocketmqTopic: T}]');
+  await waitFor('the refusal reported', async () => ((await configz()).rejected?.hash === refused ? true : undefined));
+  const report = await configz();
+  expect(report.hash).toBe(second);
+  expect(report.rejected!.problems.join('\n')).toMatch(/rocketmqTopic|mqttParentTopic/);
+  expect(parseConfigReport(report)).toEqual(report);
 });

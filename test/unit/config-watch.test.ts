@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigError } from '../../bridge/config/load.js';
 import type { BridgeConfig } from '../../bridge/config/schema.js';
+import { configHash } from '../../bridge/config/report.js';
 import { ConfigWatcher } from '../../bridge/config/watch.js';
 
 /** The hour-long poll leaves the directory watch as the only way a change can be noticed. */
@@ -15,7 +16,7 @@ interface Seen {
 
 function follow(path: string, firstText: string, pollMs = NEVER_POLL): { watcher: ConfigWatcher; seen: Seen } {
   const seen: Seen = { configs: [], invalid: [] };
-  const watcher = new ConfigWatcher(path, ConfigWatcher.hash(firstText), pollMs, {
+  const watcher = new ConfigWatcher(path, configHash(firstText), pollMs, {
     onChange: (c) => void seen.configs.push(c),
     onInvalid: (e) => void seen.invalid.push(e),
   });
@@ -139,7 +140,7 @@ describe('config watcher', () => {
     const path = join(dir, 'missing', 'bridge.yaml');
     const errors: Error[] = [];
     const seen: BridgeConfig[] = [];
-    const watcher = new ConfigWatcher(path, ConfigWatcher.hash(''), 50, {
+    const watcher = new ConfigWatcher(path, configHash(''), 50, {
       onChange: (c) => void seen.push(c),
       onInvalid: () => undefined,
       onWatchError: (e) => void errors.push(e),

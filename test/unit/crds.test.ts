@@ -260,7 +260,7 @@ describe('MqttBridge schema', () => {
       statusReplicasPath: '.status.replicas',
       labelSelectorPath: '.status.selector',
     });
-    expect(version?.additionalPrinterColumns?.map((c) => c.name)).toEqual(['Replicas', 'Ready', 'Bindings', 'Endpoint', 'Status', 'Age']);
+    expect(version?.additionalPrinterColumns?.map((c) => c.name)).toEqual(['Replicas', 'Ready', 'Configured', 'Bindings', 'Endpoint', 'Status', 'Age']);
     expect(nodeAt('MqttBridge', 'spec.replicas')).toMatchObject({ type: 'integer', format: 'int32', minimum: 0, maximum: 1000 });
   });
 

@@ -61,9 +61,23 @@ describe('renderBridgeConfig', () => {
 describe('renderObjects', () => {
   const kinds = (b: MqttBridge) => renderObjects(b, renderBridgeConfig(b, []), { defaultImage: 'img:1' }).map((o) => o.kind);
 
-  test('without autoscaling: ServiceAccount, ConfigMap, Deployment, Service, PDB; with it an HPA too', () => {
-    expect(kinds(bridge())).toEqual(['ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget']);
+  test('without autoscaling: ServiceAccount, its config-reader Role and binding, ConfigMap, Deployment, Service, PDB; with it an HPA too', () => {
+    expect(kinds(bridge())).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget']);
     expect(kinds(bridge({ autoscaling: { maxReplicas: 3 } }))).toContain('HorizontalPodAutoscaler');
+  });
+
+  test('the pods may read their own ConfigMap and nothing else, and the config tells them which', () => {
+    const b = bridge();
+    const config = renderBridgeConfig(b, []);
+    const objects = renderObjects(b, config, { defaultImage: 'img:1' }) as unknown as { kind: string; metadata: { name: string }; rules?: unknown; roleRef?: unknown; subjects?: unknown }[];
+    const role = objects.find((o) => o.kind === 'Role')!;
+    const binding = objects.find((o) => o.kind === 'RoleBinding')!;
+    const configMap = objects.find((o) => o.kind === 'ConfigMap')!.metadata.name;
+    const account = objects.find((o) => o.kind === 'ServiceAccount')!.metadata.name;
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], resourceNames: [configMap], verbs: ['get', 'list', 'watch'] }]);
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account, namespace: b.metadata.namespace }]);
+    expect(config.reload.configMap).toEqual({ namespace: b.metadata.namespace, name: configMap, key: 'bridge.yaml' });
   });
 
   test('the token API gets a ClusterIP Service of its own, never a port on the device-facing Service', () => {

@@ -85,9 +85,19 @@ operator/k8s/paths.ts; test/integration/chart.test.ts checks the exact set.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# One Role and RoleBinding per bridge: its pods may get and watch their own ConfigMap. The API
+# server lets the operator grant only what it holds itself (no bind or escalate verbs here).
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# Which bridge pods are ready and at which address, to ask each what config it runs
+# (GET /configz) before a TopicBinding is reported Bound. No access to Pods themselves.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
 # Only to see which Secrets carry the opt-in label mqbridge.dev/allow-bridges=true (a bridge may
 # mount only those). The operator requests metadata only; RBAC cannot restrict list to that.
 - apiGroups: [""]
