@@ -342,13 +342,15 @@ class FleetEnv {
       const presence = await db.get(`${prefix}presence:${key}`);
       const alive = presence !== null && (await db.exists(`${prefix}pod:${presence}`)) === 1;
       const queue = await db.lrange(`${prefix}outgoing:${key}`, 0, -1);
+      // aedes-persistence-redis keeps a persistent session's subscriptions in `client:<id>`.
+      const session = (await db.exists(`${prefix}client:${key}`)) === 1;
       let queued = false;
       for (const packetKey of queue) {
         const buf = await db.getBuffer(prefix + packetKey);
         const packet = buf && (msgpack.decode(buf) as { payload?: Buffer });
         if (packet?.payload && Buffer.isBuffer(packet.payload) && tracedId(packet.payload) === id) queued = true;
       }
-      const bucket = `${group?.pod === victim ? 'was on killed pod' : 'other pod'}, presence ${presence === null ? 'none' : alive ? 'live' : 'dead'}, ${queued ? 'in its queue' : 'not in its queue'} (queue ${queue.length > 0 ? 'not empty' : 'empty'})`;
+      const bucket = `${group?.pod === victim ? 'was on killed pod' : 'other pod'}, presence ${presence === null ? 'none' : alive ? 'live' : 'dead'}, session ${session ? 'stored' : 'none'}, ${queued ? 'in its queue' : 'not in its queue'} (queue ${queue.length > 0 ? 'not empty' : 'empty'})`;
       counts[bucket] = (counts[bucket] ?? 0) + 1;
     }
     if (db !== this.redis[0]) db.disconnect();
