@@ -326,8 +326,29 @@ class FleetEnv {
       lost = { uplink: [...acked].filter((id) => !atApp.has(id)).length, p2p: missingP2p.length };
     }
     log(`kill -9: uplink ${fmt(acked.size)} acknowledged, ${lost.uplink} lost; P2P to persistent sessions ${fmt(sentP2p.size)} sent, ${lost.p2p} lost`);
-    if (lost.p2p > 0) log(`kill -9: where the lost P2P messages are: ${JSON.stringify(await this.whereLost(missingP2p, targets, victim))}`);
+    log(`kill -9: session store writes the live pods had refused (mqbridge_session_store_degraded_total): ${JSON.stringify(await this.storeRefusals())}`);
+    if (lost.p2p > 0) {
+      log(`kill -9: where the lost P2P messages are: ${JSON.stringify(await this.whereLost(missingP2p, targets, victim))}`);
+      // The same look at a few delivered ones: what a healthy target looks like in Redis.
+      const delivered = [...sentP2p].filter((id) => !missingP2p.includes(id)).slice(0, 5);
+      log(`kill -9: for comparison, delivered ones: ${JSON.stringify(await this.whereLost(delivered, targets, victim))}`);
+      // Devices that never were on the killed pod should not have lost their connection at all.
+      const stayers = (await this.fleet.collect((p) => p !== victim)).raw;
+      const closed = stayers.reduce((n, st) => n + st.reconnects.closed, 0);
+      const reopened = stayers.reduce((n, st) => n + st.reconnects.reopened, 0);
+      log(`kill -9: devices of the other pods: ${fmt(closed)} connections closed, ${fmt(reopened)} reopened`);
+    }
     return { uplink: { acked: acked.size, lost: lost.uplink }, p2pToPersistent: { sent: sentP2p.size, lost: lost.p2p } };
+  }
+
+  /** mqbridge_session_store_degraded_total of the pods that run now, summed by operation. */
+  private async storeRefusals(): Promise<Record<string, number>> {
+    const sums: Record<string, number> = {};
+    for (const pod of this.pods) {
+      const text = await fetch(`http://127.0.0.1:${pod.httpPort}/metrics`).then((r) => r.text(), () => '');
+      for (const m of text.matchAll(/^mqbridge_session_store_degraded_total\{operation="([^"]+)"\} (\S+)$/gm)) sums[m[1]!] = (sums[m[1]!] ?? 0) + Number(m[2]);
+    }
+    return sums;
   }
 
   /** For P2P messages that did not arrive: the target's pod, presence and offline queue in Redis. */

@@ -1,5 +1,6 @@
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
+import { Backoff, sleep } from '../util/backoff.js';
 import type { RedisClient } from './connection.js';
 
 /** How often a pod says it is alive, and how long that holds: a killed pod is dead after the TTL. */
@@ -11,6 +12,12 @@ const PRESENCE_REFRESH_MS = 3 * 3600 * 1000;
 /** A pod seen alive is believed alive this long: every P2P message asks which pod holds its target. */
 const POD_ALIVE_CACHE_MS = 1_000;
 
+/**
+ * How long a failed presence write is retried while its client stays connected here. Longer
+ * outages are the store's health's to handle: when Redis is back, every presence is written again.
+ */
+const PRESENCE_RETRY_MS = 15_000;
+
 /** Deletes a key only while it still holds our value: a takeover on another pod wrote its own. */
 const DEL_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
@@ -21,8 +28,8 @@ export const podKey = (podId: string) => `pod:${podId}`;
  * Which pod holds which client id, cluster-wide: `presence:<clientId>` names the pod, and
  * `pod:<podId>` exists while that pod beats. A client counts as online only if both hold, so the
  * clients of a killed pod go offline when its beat expires, without anyone cleaning up after it.
- * Used where MQTT routing cannot decide alone: P2P `cleansessionflag=true` (online targets only)
- * and the expiry of persistent sessions.
+ * It routes every P2P message (to the target's pod only, or nowhere when it is offline), and
+ * decides P2P `cleansessionflag=true` (online targets only) and the expiry of persistent sessions.
  */
 export class Presence {
   private beat: NodeJS.Timeout | undefined;
@@ -64,7 +71,7 @@ export class Presence {
    */
   connected(clientId: string): Promise<void> {
     this.local.add(clientId);
-    return this.write('presence_set', clientId, () => this.db.set(presenceKey(clientId), this.podId, 'EX', PRESENCE_TTL_SECONDS));
+    return this.writeWhileConnected(clientId);
   }
 
   disconnected(clientId: string): Promise<void> {
@@ -114,7 +121,35 @@ export class Presence {
     }
   }
 
-  /** A lost presence write only makes a P2P cleansessionflag=true decision wrong: log and count. */
+  /**
+   * The presence record routes the client's P2P messages: without it the other pods send them
+   * nowhere, and a connected client reads its offline queue only when it connects again. So a
+   * failed write (a command refused while a connection, or a Cluster node's, is reconnecting)
+   * is retried with backoff while the client stays here; resolves once written or given up.
+   */
+  private async writeWhileConnected(clientId: string): Promise<void> {
+    const backoff = new Backoff(50, 2_000);
+    const giveUpAt = Date.now() + PRESENCE_RETRY_MS;
+    for (;;) {
+      try {
+        await this.db.set(presenceKey(clientId), this.podId, 'EX', PRESENCE_TTL_SECONDS);
+        // Gone while the write was retried: take back what was just written.
+        if (!this.local.has(clientId)) await this.db.eval(DEL_IF_EQUAL, 1, presenceKey(clientId), this.podId);
+        return;
+      } catch (err) {
+        this.metrics.sessionStoreDegraded.inc({ operation: 'presence_set' });
+        const wait = backoff.next();
+        if (!this.local.has(clientId) || Date.now() + wait > giveUpAt) {
+          this.log.warn({ clientId, err: (err as Error).message }, 'presence not recorded: P2P messages are not routed to this client until it reconnects (a persistent session keeps them queued)');
+          return;
+        }
+        this.log.debug({ clientId, err: (err as Error).message, retryInMs: wait }, 'presence not recorded yet; retrying');
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** A lost clear leaves a record of a client gone from here; its next connection overwrites it. */
   private async write(operation: string, clientId: string, command: () => Promise<unknown>): Promise<void> {
     try {
       await command();

@@ -184,6 +184,56 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
     expect(target.connected).toBe(true);
   });
 
+  test('a presence write that Redis refuses is retried: P2P messages still find the connected client', async () => {
+    // Redis refuses writes for a moment (maxmemory reached: OOM errors, connections stay up, so the
+    // store's health never flips and nothing else writes the record again) right after the
+    // client's session claim, when the pod is about to register the client and record its presence.
+    const monitor = await new Redis(REDIS_URL).monitor();
+    const admin = new Redis(REDIS_URL);
+    let target: Device | undefined;
+    let id = '';
+    try {
+      for (let attempt = 0; attempt < 5 && !target; attempt++) {
+        id = uniqueId('GID_cl@@@oom-');
+        const claimKey = `${PREFIX}session:${encodeURIComponent(id)}`;
+        const claimed = new Promise<void>((resolve) => {
+          const heard = (_time: string, args: string[]) => {
+            if (args[0]?.toLowerCase() !== 'eval' || !args.includes(claimKey)) return;
+            monitor.off('monitor', heard);
+            resolve();
+          };
+          monitor.on('monitor', heard);
+        });
+        const refusedBefore = await sumMetric(pods, 'mqbridge_session_store_degraded_total', { operation: 'presence_set' });
+        const connecting = device(1, { clientId: id });
+        await claimed;
+        await admin.config('SET', 'maxmemory', '1');
+        await sleep(300);
+        await admin.config('SET', 'maxmemory', '0');
+        const d = await connecting;
+        // Only an attempt whose presence write was refused tests anything.
+        if ((await sumMetric(pods, 'mqbridge_session_store_degraded_total', { operation: 'presence_set' })) > refusedBefore) target = d;
+        else await d.end();
+      }
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      monitor.disconnect();
+      admin.disconnect();
+    }
+    expect(target).toBeDefined();
+    const redis = new Redis(REDIS_URL);
+    try {
+      await waitFor('the presence written after all', async () => ((await redis.get(`${PREFIX}presence:${encodeURIComponent(id)}`)) ? true : undefined), 10_000);
+    } finally {
+      redis.disconnect();
+    }
+    const sender = await device(0);
+    await sender.publish(`clus/p2p/${id}`, 'from-device', 1);
+    await appSend(producer, TOPICS.cluster, 'from-app', { mqttSecondTopic: `/p2p/${id}`, cleansessionflag: 'true' });
+    await waitFor('both delivered', () => (target!.received.length >= 2 ? true : undefined), 30_000);
+    expect(payloads(target!.received).sort()).toEqual(['from-app', 'from-device']);
+  });
+
   test('a persistent session keeps subscriptions and QoS 1 messages while offline, and gets them on another pod', async () => {
     const m = uniqueId('sess');
     const id = uniqueId('GID_cl@@@persistent-');
