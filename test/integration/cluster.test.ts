@@ -22,6 +22,18 @@ async function device(pod: number, options: Parameters<typeof Device.connect>[1]
   return d;
 }
 
+/** Resolves when Redis runs the session claim (an EVAL on `claimKey`), as a MONITOR connection sees it. */
+function sessionClaimed(monitor: Redis, claimKey: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const heard = (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() !== 'eval' || !args.includes(claimKey)) return;
+      monitor.off('monitor', heard);
+      resolve();
+    };
+    monitor.on('monitor', heard);
+  });
+}
+
 const payloads = (received: Received[]) => received.map((r) => r.payload.toString());
 const onceEach = (received: Received[], want: string[]) => {
   const counts = countBy(payloads(received), (p) => p);
@@ -151,14 +163,7 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
     let connacks = 0;
     try {
       for (let i = 0; i < 5; i++) {
-        const claimed = new Promise<void>((resolve) => {
-          const heard = (_time: string, args: string[]) => {
-            if (args[0]?.toLowerCase() !== 'eval' || !args.includes(claimKey)) return;
-            monitor.off('monitor', heard);
-            resolve();
-          };
-          monitor.on('monitor', heard);
-        });
+        const claimed = sessionClaimed(monitor, claimKey);
         const attempt = await RawClient.open(pods[1]!.mqttPort);
         attempt.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: id, keepalive: 60 });
         await claimed;
@@ -196,14 +201,7 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
       for (let attempt = 0; attempt < 5 && !target; attempt++) {
         id = uniqueId('GID_cl@@@oom-');
         const claimKey = `${PREFIX}session:${encodeURIComponent(id)}`;
-        const claimed = new Promise<void>((resolve) => {
-          const heard = (_time: string, args: string[]) => {
-            if (args[0]?.toLowerCase() !== 'eval' || !args.includes(claimKey)) return;
-            monitor.off('monitor', heard);
-            resolve();
-          };
-          monitor.on('monitor', heard);
-        });
+        const claimed = sessionClaimed(monitor, claimKey);
         const refusedBefore = await sumMetric(pods, 'mqbridge_session_store_degraded_total', { operation: 'presence_set' });
         const connecting = device(1, { clientId: id });
         await claimed;
