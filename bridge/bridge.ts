@@ -23,6 +23,7 @@ import { ConnectPacer } from './mqtt/connect-pacer.js';
 import { ConnectionLimiter } from './mqtt/connection-limiter.js';
 import { closeServer, listenTcp, listenTls, listenWs, listenWss, type ListenerContext } from './mqtt/listeners.js';
 import { MemoryIncomingRecords, MemoryPersistence } from './mqtt/memory-persistence.js';
+import { p2pInboxSubscription } from './mqtt/p2p-route.js';
 import { SessionPersistence } from './mqtt/session-persistence.js';
 import { TlsMaterial } from './mqtt/tls-material.js';
 import { createLogger, type Logger } from './observability/log.js';
@@ -118,6 +119,7 @@ export class Bridge {
         const binding = uplinkBindingOf(this.table, will.topic, mqtt);
         return 'ok' in binding ? binding.detail : undefined;
       },
+      inboxOf: p2pInboxSubscription,
       onQos2Released: (clientId, messageId) => this.uplink.released(clientId, messageId),
       metrics: this.metrics,
       log: this.log,

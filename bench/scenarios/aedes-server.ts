@@ -3,6 +3,7 @@
  * (client-id limit, connect timeout, P2P authorizeForward, per-connection packet-size guard,
  * the P2P inboxes of bridge/mqtt/p2p-route.ts), but no auth, no RocketMQ uplink and no
  * delivery policy or session persistence wrapper: every CONNECT/PUBLISH/SUBSCRIBE is allowed.
+ * P2P reaches clean sessions only (the wrapper stores a persistent session's inbox).
  * Run as a child process: `node aedes-server.js <port>`.
  */
 import { createServer } from 'node:net';
@@ -25,7 +26,7 @@ const aedes = await Aedes.createBroker({
     return shown === undefined ? packet : { ...packet, topic: shown };
   },
 });
-installP2pInboxes(aedes, () => undefined);
+installP2pInboxes(aedes);
 const server = createServer((conn) => {
   const client = aedes.handle(conn);
   guardPacketSize(client, maxPacketBytes);

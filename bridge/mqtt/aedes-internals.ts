@@ -106,6 +106,11 @@ export function heldFilters(client: Client, counts: (filter: string) => boolean)
   return new Set(Object.keys(clientInternals(client).subscriptions).filter(counts));
 }
 
+/** Whether the client has a listener for exactly this filter (subscribed, or restored with its session). */
+export function holdsFilter(client: Client, filter: string): boolean {
+  return Object.hasOwn(clientInternals(client).subscriptions, filter);
+}
+
 /** The will of a CONNECT while it is being authenticated. */
 export function willOf(client: Client): WillPacket | undefined {
   return clientInternals(client)._will ?? undefined;
@@ -136,6 +141,17 @@ interface DeliveryInternals {
   deliverQoS: Deliver;
   connackSent: boolean;
   conn: Pick<EventEmitter, 'once' | 'removeListener'>;
+}
+
+/**
+ * Delivers to a persistent session a packet its offline queue already holds, as a subscription
+ * of the client would (the queued copy is what its PUBACK clears). aedes' `client.publish`
+ * queues the packet once more first.
+ */
+export function deliverQueued(client: Client, packet: AedesPublishPacket, done: () => void): void {
+  const c = client as unknown as DeliveryInternals;
+  if (packet.qos === 0) c.deliver0(packet, done);
+  else c.deliverQoS(packet, done);
 }
 
 /**

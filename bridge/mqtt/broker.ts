@@ -205,7 +205,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
     metrics.connections.set(aedes.connectedClients);
     deps.sessions?.clientConnected(client.id, client.clean);
   });
-  installP2pInboxes(aedes, (client, err) => log.error({ clientId: client.id, err: err.message }, 'cannot subscribe the P2P inbox'));
+  installP2pInboxes(aedes);
   aedes.on('clientDisconnect', (client) => {
     metrics.connections.set(aedes.connectedClients);
     auth.forget(client);

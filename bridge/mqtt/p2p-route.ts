@@ -1,29 +1,34 @@
-import type { Aedes, AedesPublishPacket, Client, Subscription } from 'aedes';
+import type { Aedes, AedesPublishPacket } from 'aedes';
 import { P2P_ALL_INBOXES, p2pInboxFilter, p2pTargetOfInternal } from '../mapping/topics.js';
-import { connectedClient, emitterOf } from './aedes-internals.js';
+import { connectedClient, deliverQueued, emitterOf, holdsFilter } from './aedes-internals.js';
+
+/** A persistent session's P2P inbox, as stored with its subscriptions (QoS 2: a P2P message keeps the QoS it was sent with). */
+export function p2pInboxSubscription(clientId: string): { topic: string; qos: 2 } {
+  return { topic: p2pInboxFilter(clientId), qos: 2 };
+}
 
 /**
  * Gives every client a P2P inbox (`$mqbridge/p2p/<id>/#`) without it having to subscribe.
  *
- * A client with a persistent session subscribes its inbox like any filter: aedes then keeps
- * P2P messages for it while it is offline, in the session store. A clean-session client has no
- * offline queue to keep, so one pod-wide route serves all of them: it hands a message to the
- * target if the target is connected to this pod. That spares each of those connections a
- * SUBSCRIBE (a subscription, its `$SYS` announcement and a retained-message lookup: ~8 % of
- * the connect CPU, measured) and, with Redis, a pattern subscription per client.
+ * A persistent session holds its inbox as a stored subscription: the session persistence stores
+ * it before the session's first CONNACK (`SessionPersistence`), so from then on every pod keeps
+ * P2P messages for it while it is offline, and aedes restores it like any filter when the client
+ * connects again. Nothing is subscribed after a CONNACK: a subscription Redis refused then would
+ * leave a client connected and unreachable.
+ *
+ * One pod-wide route serves every connected client that has no inbox listener of its own: the
+ * clean sessions (they have no offline queue to keep; this spares each connection a SUBSCRIBE, ~8 %
+ * of the connect CPU measured, and with Redis a subscription per client) and a new persistent
+ * session until its next CONNECT restores the inbox. It hands a message to the target if the
+ * target is connected to this pod.
  */
-export function installP2pInboxes(aedes: Aedes, onError: (client: Client, err: Error) => void): void {
+export function installP2pInboxes(aedes: Aedes): void {
   emitterOf(aedes).on(P2P_ALL_INBOXES, (packet: AedesPublishPacket, done: () => void) => {
     const target = p2pTargetOfInternal(packet.topic);
     const client = target === undefined ? undefined : connectedClient(aedes, target);
-    if (!client || !client.clean || client.closed) return done();
-    // client.publish delivers as a subscription would: QoS as sent, authorizeForward (the delivery policy) applied.
-    client.publish(packet, done);
-  });
-  aedes.on('client', (client) => {
-    if (client.clean) return;
-    client.subscribe({ topic: p2pInboxFilter(client.id), qos: 2 } as Subscription, (err?: Error) => {
-      if (err) onError(client, err);
-    });
+    if (!client || client.closed || holdsFilter(client, p2pInboxFilter(client.id))) return done();
+    // Both deliver as a subscription would: QoS as sent, authorizeForward (the delivery policy) applied.
+    if (client.clean) client.publish(packet, done);
+    else deliverQueued(client, packet, done);
   });
 }

@@ -80,6 +80,11 @@ export interface SessionPersistenceOptions {
    * topic must still be bound for devices to publish to. Checked when aedes sweeps the wills.
    */
   willAllowed: (will: StoredPacket) => string | undefined;
+  /**
+   * The subscription every persistent session holds from its first CONNECT on without a SUBSCRIBE
+   * (its P2P inbox), stored before the CONNACK.
+   */
+  inboxOf?: (clientId: string) => StoredSubscription;
   /** A QoS 2 flow ended with its PUBREL. */
   onQos2Released?: (clientId: string, messageId: number) => void;
   metrics: BridgeMetrics;
@@ -154,10 +159,34 @@ export class SessionPersistence implements AedesPersistence {
     });
   }
 
+  /** Read when a persistent session connects, before its CONNACK; a rejection fails the CONNECT. */
   async subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
     const subs = await this.inner.subscriptionsByClient(client);
     for (const s of subs) this.restored.add(s);
+    await this.storeInbox(client, subs);
     return subs;
+  }
+
+  /**
+   * A session without its inbox gets no P2P message, live or queued, and nothing would tell the
+   * device. Stored here, before the CONNACK, the inbox is in every pod's view of the session when
+   * the device hears it is connected; if the store refuses the write, the CONNECT fails and the
+   * device connects again. It is not returned for aedes to restore: a session of which nothing was
+   * stored is new to the device (CONNACK session present = 0), and until its next CONNECT the
+   * pod-wide P2P route (p2p-route.ts) delivers its P2P messages live.
+   */
+  private async storeInbox(client: ClientRef, stored: StoredSubscription[]): Promise<void> {
+    const inbox = this.options.inboxOf?.(client.id);
+    if (!inbox || stored.some((s) => s.topic === inbox.topic)) return;
+    try {
+      await this.changes.run(client.id, async () => {
+        await this.withTimeout(this.inner.addSubscriptions(client, [inbox]), 'P2P inbox store', client.id);
+      });
+    } catch (err) {
+      this.options.metrics.sessionStoreDegraded.inc({ operation: 'p2p_inbox_store' });
+      this.options.log.warn({ clientId: client.id, err: (err as Error).message }, 'P2P inbox of a new persistent session not stored: CONNECT refused, the device connects again');
+      throw err;
+    }
   }
 
   /** A restored filter was refused: it must not go on collecting messages for the session. */

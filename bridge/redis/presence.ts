@@ -1,6 +1,6 @@
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
-import { Backoff, sleep } from '../util/backoff.js';
+import { retryWhile } from '../util/backoff.js';
 import type { RedisClient } from './connection.js';
 
 /** How often a pod says it is alive, and how long that holds: a killed pod is dead after the TTL. */
@@ -128,24 +128,25 @@ export class Presence {
    * is retried with backoff while the client stays here; resolves once written or given up.
    */
   private async writeWhileConnected(clientId: string): Promise<void> {
-    const backoff = new Backoff(50, 2_000);
-    const giveUpAt = Date.now() + PRESENCE_RETRY_MS;
-    for (;;) {
-      try {
+    const { outcome, error } = await retryWhile(
+      async () => {
         await this.db.set(presenceKey(clientId), this.podId, 'EX', PRESENCE_TTL_SECONDS);
         // Gone while the write was retried: take back what was just written.
         if (!this.local.has(clientId)) await this.db.eval(DEL_IF_EQUAL, 1, presenceKey(clientId), this.podId);
-        return;
-      } catch (err) {
-        this.metrics.sessionStoreDegraded.inc({ operation: 'presence_set' });
-        const wait = backoff.next();
-        if (!this.local.has(clientId) || Date.now() + wait > giveUpAt) {
-          this.log.warn({ clientId, err: (err as Error).message }, 'presence not recorded: P2P messages are not routed to this client until it reconnects (a persistent session keeps them queued)');
-          return;
-        }
-        this.log.debug({ clientId, err: (err as Error).message, retryInMs: wait }, 'presence not recorded yet; retrying');
-        await sleep(wait);
-      }
+      },
+      {
+        stillWanted: () => this.local.has(clientId),
+        giveUpAfterMs: PRESENCE_RETRY_MS,
+        onRetry: (err, retryInMs) => {
+          this.metrics.sessionStoreDegraded.inc({ operation: 'presence_set' });
+          this.log.debug({ clientId, err: err.message, retryInMs }, 'presence not recorded yet; retrying');
+        },
+      },
+    );
+    if (outcome === 'done') return;
+    this.metrics.sessionStoreDegraded.inc({ operation: 'presence_set' });
+    if (outcome === 'gave-up') {
+      this.log.warn({ clientId, err: error?.message }, 'presence not recorded: P2P messages are not routed to this client until it reconnects (a persistent session keeps them queued)');
     }
   }
 

@@ -34,6 +34,39 @@ function sessionClaimed(monitor: Redis, claimKey: string): Promise<void> {
   });
 }
 
+/**
+ * Connects a client to `pod` while Redis refuses writes for a moment (maxmemory reached: OOM
+ * errors, connections stay up, so the store's health never flips and nothing else writes again)
+ * right after its session claim, when the pod sets the session up: a persistent session's P2P
+ * inbox, then the client's presence. Attempts until one had a write of `operations` refused;
+ * the attempt is the device, or the error of a CONNECT that was refused.
+ */
+async function connectWhileRedisRefusesWrites(pod: number, options: { clean?: boolean }, operations: string[]): Promise<{ attempt: Device | Error; id: string }> {
+  const refusals = async () => (await Promise.all(operations.map((operation) => sumMetric(pods, 'mqbridge_session_store_degraded_total', { operation })))).reduce((a, b) => a + b, 0);
+  const monitor = await new Redis(REDIS_URL).monitor();
+  const admin = new Redis(REDIS_URL);
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const id = uniqueId('GID_cl@@@oom-');
+      const claimed = sessionClaimed(monitor, `${PREFIX}session:${encodeURIComponent(id)}`);
+      const refusedBefore = await refusals();
+      const connecting = device(pod, { clientId: id, ...options }).catch((err: Error) => err);
+      await claimed;
+      await admin.config('SET', 'maxmemory', '1');
+      await sleep(300);
+      await admin.config('SET', 'maxmemory', '0');
+      const settled = await connecting;
+      if ((await refusals()) > refusedBefore) return { attempt: settled, id };
+      if (settled instanceof Device) await settled.end();
+    }
+  } finally {
+    await admin.config('SET', 'maxmemory', '0');
+    monitor.disconnect();
+    admin.disconnect();
+  }
+  throw new Error('no attempt had its writes refused');
+}
+
 const payloads = (received: Received[]) => received.map((r) => r.payload.toString());
 const onceEach = (received: Received[], want: string[]) => {
   const counts = countBy(payloads(received), (p) => p);
@@ -190,35 +223,8 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
   });
 
   test('a presence write that Redis refuses is retried: P2P messages still find the connected client', async () => {
-    // Redis refuses writes for a moment (maxmemory reached: OOM errors, connections stay up, so the
-    // store's health never flips and nothing else writes the record again) right after the
-    // client's session claim, when the pod is about to register the client and record its presence.
-    const monitor = await new Redis(REDIS_URL).monitor();
-    const admin = new Redis(REDIS_URL);
-    let target: Device | undefined;
-    let id = '';
-    try {
-      for (let attempt = 0; attempt < 5 && !target; attempt++) {
-        id = uniqueId('GID_cl@@@oom-');
-        const claimKey = `${PREFIX}session:${encodeURIComponent(id)}`;
-        const claimed = sessionClaimed(monitor, claimKey);
-        const refusedBefore = await sumMetric(pods, 'mqbridge_session_store_degraded_total', { operation: 'presence_set' });
-        const connecting = device(1, { clientId: id });
-        await claimed;
-        await admin.config('SET', 'maxmemory', '1');
-        await sleep(300);
-        await admin.config('SET', 'maxmemory', '0');
-        const d = await connecting;
-        // Only an attempt whose presence write was refused tests anything.
-        if ((await sumMetric(pods, 'mqbridge_session_store_degraded_total', { operation: 'presence_set' })) > refusedBefore) target = d;
-        else await d.end();
-      }
-    } finally {
-      await admin.config('SET', 'maxmemory', '0');
-      monitor.disconnect();
-      admin.disconnect();
-    }
-    expect(target).toBeDefined();
+    const { attempt: target, id } = await connectWhileRedisRefusesWrites(1, {}, ['presence_set']);
+    if (!(target instanceof Device)) throw target;
     const redis = new Redis(REDIS_URL);
     try {
       await waitFor('the presence written after all', async () => ((await redis.get(`${PREFIX}presence:${encodeURIComponent(id)}`)) ? true : undefined), 10_000);
@@ -228,8 +234,29 @@ describe('three pods sharing Redis behave as one MQTT service', () => {
     const sender = await device(0);
     await sender.publish(`clus/p2p/${id}`, 'from-device', 1);
     await appSend(producer, TOPICS.cluster, 'from-app', { mqttSecondTopic: `/p2p/${id}`, cleansessionflag: 'true' });
-    await waitFor('both delivered', () => (target!.received.length >= 2 ? true : undefined), 30_000);
-    expect(payloads(target!.received).sort()).toEqual(['from-app', 'from-device']);
+    await waitFor('both delivered', () => (target.received.length >= 2 ? true : undefined), 30_000);
+    expect(payloads(target.received).sort()).toEqual(['from-app', 'from-device']);
+  });
+
+  test('a new persistent session is never connected without its P2P inbox: a CONNECT whose inbox Redis refuses fails, and the session gets every P2P message, online and offline', async () => {
+    const inboxRefusals = () => sumMetric(pods, 'mqbridge_session_store_degraded_total', { operation: 'p2p_inbox_store' });
+    const inboxRefusedBefore = await inboxRefusals();
+    const { attempt, id } = await connectWhileRedisRefusesWrites(1, { clean: false }, ['p2p_inbox_store', 'presence_set']);
+    if (attempt instanceof Error) expect(await inboxRefusals()).toBeGreaterThan(inboxRefusedBefore);
+    // A device whose CONNECT failed connects again.
+    const target = attempt instanceof Device ? attempt : await device(1, { clientId: id, clean: false });
+    const sender = await device(0);
+    await sender.publish(`clus/p2p/${id}`, 'online-device', 1);
+    await appSend(producer, TOPICS.cluster, 'online-app', { mqttSecondTopic: `/p2p/${id}`, cleansessionflag: 'false' });
+    await waitFor('both delivered live', () => (target.received.length >= 2 ? true : undefined), 30_000);
+    expect(payloads(target.received).sort()).toEqual(['online-app', 'online-device']);
+    await target.end();
+    await sender.publish(`clus/p2p/${id}`, 'offline-device', 1);
+    await appSend(producer, TOPICS.cluster, 'offline-app', { mqttSecondTopic: `/p2p/${id}`, cleansessionflag: 'false' });
+    await sleep(3_000); // the app message is consumed by some pod meanwhile
+    const back = await device(2, { clientId: id, clean: false });
+    await waitFor('both kept while offline', () => (back.received.length >= 2 ? true : undefined), 30_000);
+    expect(payloads(back.received).sort()).toEqual(['offline-app', 'offline-device']);
   });
 
   test('a persistent session keeps subscriptions and QoS 1 messages while offline, and gets them on another pod', async () => {

@@ -4,7 +4,8 @@ import { PassThrough } from 'node:stream';
 import { Aedes, type Client } from 'aedes';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { checkAedesInternals, connectedClient, emitterOf, holdDeliveriesUntilConnack, skipClosedRegistrations, storedWillBrokerId, sweptWill } from '../../bridge/mqtt/aedes-internals.js';
+import type { AedesPersistence } from '../../bridge/mqtt/session-persistence.js';
+import { checkAedesInternals, connectedClient, deliverQueued, emitterOf, holdDeliveriesUntilConnack, holdsFilter, skipClosedRegistrations, storedWillBrokerId, sweptWill } from '../../bridge/mqtt/aedes-internals.js';
 
 let aedes: Aedes;
 let server: Server;
@@ -47,6 +48,30 @@ test('after the CONNACK a client keeps nothing of the delivery hold: its own fun
   const c = client as unknown as { deliver0: { name: string }; deliverQoS: { name: string }; conn: { listenerCount(e: string): number } };
   expect([c.deliver0.name, c.deliverQoS.name]).toEqual(['deliverQoS0', 'deliverQoS']);
   expect(c.conn.listenerCount('close')).toBe(closeListeners);
+  await device.endAsync();
+});
+
+test('deliverQueued hands a persistent session the packet its queue holds once, and the PUBACK empties the queue', async () => {
+  const device = await mqtt.connectAsync({ host: '127.0.0.1', port, protocolVersion: 4, reconnectPeriod: 0, clientId: 'queued-1', clean: false });
+  const client = connectedClient(aedes, 'queued-1')!;
+  // After the CONNACK aedes sends the session's queue; a packet queued before that ends would go out from there too.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const store = (aedes as unknown as { persistence: AedesPersistence }).persistence;
+  // Stored for the session but not subscribed by this connection, as a new session's P2P inbox is.
+  await store.addSubscriptions({ id: 'queued-1' }, [{ topic: 'inbox/queued-1/#', qos: 1 }]);
+  expect(holdsFilter(client, 'inbox/queued-1/#')).toBe(false);
+  emitterOf(aedes).on('inbox/queued-1/#', (packet, done) => deliverQueued(client, packet, done));
+  const received: string[] = [];
+  device.on('message', (_t, payload) => received.push(payload.toString()));
+  const acked = new Promise<void>((resolve) => device.once('packetsend', (p) => p.cmd === 'puback' && resolve()));
+  aedes.publish({ cmd: 'publish', topic: 'inbox/queued-1/x', payload: Buffer.from('once'), qos: 1, retain: false, dup: false } as never, () => undefined);
+  await acked;
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the broker handles the PUBACK
+  const queued: unknown[] = [];
+  for await (const packet of store.outgoingStream({ id: 'queued-1' })) queued.push(packet);
+  expect({ received, queued }).toEqual({ received: ['once'], queued: [] });
+  await device.subscribeAsync('own/#', { qos: 1 });
+  expect(holdsFilter(client, 'own/#')).toBe(true);
   await device.endAsync();
 });
 

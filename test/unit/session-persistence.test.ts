@@ -100,6 +100,37 @@ describe('SessionPersistence: subscriptions', () => {
   });
 });
 
+describe('SessionPersistence: the P2P inbox of a persistent session', () => {
+  const inboxOf = (id: string) => ({ topic: `$inbox/${id}/#`, qos: 2 });
+  function withInbox(stored: StoredSubscription[], refuse = false) {
+    const { inner, writes } = fakeStore(1);
+    inner.subscriptionsByClient = async () => stored.map((s) => ({ ...s }));
+    if (refuse) inner.addSubscriptions = async () => Promise.reject(new Error('OOM command not allowed'));
+    const metrics = new BridgeMetrics();
+    const p = new SessionPersistence({ inner, incoming: new MemoryIncomingRecords(2), maxQueuedMessages: 10, willAllowed: () => undefined, inboxOf, metrics, log: pino({ level: 'silent' }) });
+    return { p, writes, metrics };
+  }
+
+  test.each([
+    ['a new session', [], [['add', ['$inbox/c/#']]], []],
+    ['a session with filters but no inbox', [{ topic: 'a/1', qos: 1 }], [['add', ['$inbox/c/#']]], ['a/1']],
+    ['a session that has its inbox', [{ topic: '$inbox/c/#', qos: 2 }], [], ['$inbox/c/#']],
+  ])('%s: the inbox is stored before aedes has the stored filters; only those are restored', async (_case, stored, wantWrites, wantRestored) => {
+    const { p, writes } = withInbox(stored);
+    const restored = await p.subscriptionsByClient({ id: 'c' });
+    expect(writes.map((w) => [w.op, w.topics])).toEqual(wantWrites);
+    // Returned as stored: a session of which nothing was stored stays new to the device (session present = 0).
+    expect(restored.map((s) => s.topic)).toEqual(wantRestored);
+  });
+
+  test('an inbox the store refuses fails the CONNECT (the rejection), counted', async () => {
+    const { p, metrics } = withInbox([], true);
+    await expect(p.subscriptionsByClient({ id: 'c' })).rejects.toThrow('OOM');
+    const counted = (await metrics.registry.getSingleMetric('mqbridge_session_store_degraded_total')!.get()).values;
+    expect(counted).toEqual([expect.objectContaining({ labels: { operation: 'p2p_inbox_store' }, value: 1 })]);
+  });
+});
+
 describe('SessionPersistence: offline queues, QoS 2 records, wills', () => {
   test('a full queue loses the message for that session only, counted', async () => {
     const { inner, enqueued } = fakeStore(5, { full: 10, half: 5 });
