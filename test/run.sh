@@ -31,6 +31,9 @@ RESULTS=$ROOT/.run/test-results
 RMQ=test/env/rocketmq.sh
 KUBE=test/env/kube.sh
 REDIS=test/env/redis.sh
+NODE=test/env/node.sh
+# The real node (kubelet, containerd) runs its own control plane, apart from the tests' API server.
+export NODE_DIR=${NODE_DIR:-$ROOT/.run/test-node}
 
 # Topics and consumer groups the integration tests use (test/integration/support/env.ts).
 TEST_TOPICS=(IT_NORMAL:NORMAL IT_FIFO:FIFO IT_DOWN:NORMAL IT_P2P:NORMAL IT_FAULT:NORMAL IT_RELOAD:NORMAL
@@ -105,6 +108,7 @@ stop_services() {
   bash "$REDIS" stop --kill || true
   bash "$REDIS" stop-cluster || true
   bash "$KUBE" stop --kill || true
+  [[ $(id -u) != 0 ]] || bash "$NODE" stop --kill >/dev/null 2>&1 || true
   summary || true
   exit "$rc"
 }
@@ -150,6 +154,13 @@ main() {
 
   step "integration tests against the real RocketMQ and API server"
   jest integration --runInBand --testTimeout=120000 --forceExit
+
+  step "a real node: images from the Dockerfiles (cached), containerd, kubelet, kube-proxy; helm install on it"
+  bash "$NODE" stop --kill >/dev/null 2>&1 || true
+  rm -rf "$NODE_DIR"
+  bash "$NODE" start
+  bash test/env/node-smoke.sh
+  bash "$NODE" stop --kill
 
   step "npm run demo, end to end (then stopped)"
   bash demo/run.sh

@@ -5,8 +5,9 @@
 # cached per Kubernetes version.
 #
 # Usage: test/env/kube.sh <command> [args]
-#   build [--force]                build etcd, kube-apiserver, kubectl, kube-controller-manager
-#                                  into the cache (skips binaries already there)
+#   build [--force]                build etcd, kube-apiserver, kubectl, kube-controller-manager,
+#                                  and the node's kubelet, kube-scheduler and kube-proxy into the
+#                                  cache (skips binaries already there)
 #   start [--with-gc]              start etcd + kube-apiserver (builds first if needed), wait for
 #                                  /readyz, write the admin kubeconfig and print its path.
 #                                  --with-gc also runs kube-controller-manager with only the
@@ -34,6 +35,10 @@
 #   KUBE_VERSION [v1.34.4]         Kubernetes version to build; etcd is built at the version that
 #                                  k8s.io/kubernetes pins in its go.mod (v3.6.4 for v1.34.4)
 #   KUBE_API_PORT [16443]          apiserver secure port on 127.0.0.1
+#   KUBE_NODE_IP []                set by test/env/node.sh for a cluster with a real node: the
+#                                  apiserver listens on this address (pods reach it through the
+#                                  "kubernetes" Service), admits pods with service accounts and
+#                                  authorizes kubelets with the Node authorizer
 #   KUBE_ETCD_PORT [12379]  KUBE_ETCD_PEER_PORT [12380]  KUBE_KCM_PORT [16257]
 #   KUBE_CONTROLLERS [garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller]
 #   KUBE_READY_TIMEOUT [120]       seconds to wait for readiness
@@ -58,17 +63,19 @@ KUBE_READY_TIMEOUT=${KUBE_READY_TIMEOUT:-120}
 KUBE_STOP_TIMEOUT=${KUBE_STOP_TIMEOUT:-20}
 KUBE_BUILD_JOBS=${KUBE_BUILD_JOBS:-2}
 KUBE_ETCD_FSYNC=${KUBE_ETCD_FSYNC:-false}
+KUBE_NODE_IP=${KUBE_NODE_IP:-}
 
 PKI=$KUBE_DIR/pki
 LOG_DIR=$KUBE_DIR/logs
 ADMIN_KUBECONFIG=$KUBE_DIR/kubeconfig
-API_URL=https://127.0.0.1:$KUBE_API_PORT
+API_URL=https://${KUBE_NODE_IP:-127.0.0.1}:$KUBE_API_PORT
 ETCD_URL=http://127.0.0.1:$KUBE_ETCD_PORT
 CLUSTER_NAME=mqbridge-test
 
 # Built from k8s.io/kubernetes/cmd/<name>. etcd comes from its own wrapper module, so it is built
 # with the dependency versions etcd itself was released with.
-K8S_BINARIES=(kube-apiserver kubectl kube-controller-manager)
+# kubelet, kube-scheduler and kube-proxy make the single real node of test/env/node.sh.
+K8S_BINARIES=(kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kube-proxy)
 
 # ---------------------------------------------------------------------------------- helpers
 
@@ -137,7 +144,8 @@ module_time() {
 # grows between releases, so it is read from the tag's own go.mod every time.
 prepare_kube_module() {
   local dir=$SRC_DIR/kube
-  [[ -f $dir/.ready ]] && return 0
+  # .ready names the binaries the module was prepared for: a longer list prepares it again.
+  [[ -f $dir/.ready && $(<"$dir/.ready") == "${K8S_BINARIES[*]}" ]] && return 0
   local t0 gomod staging_version go_line m
   t0=$(now_ms)
   say "preparing wrapper module for k8s.io/kubernetes@$KUBE_VERSION..."
@@ -166,7 +174,7 @@ prepare_kube_module() {
   # The etcd version Kubernetes itself is tested with.
   awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$gomod" >"$dir/etcd-version"
   module_time "k8s.io/kubernetes@$KUBE_VERSION" >"$dir/build-date"
-  touch "$dir/.ready"
+  echo "${K8S_BINARIES[*]}" >"$dir/.ready"
   say "wrapper module ready (${#replaces[@]} staging modules at $staging_version) in $(since "$t0")"
 }
 
@@ -281,7 +289,7 @@ ensure_pki() {
   fi
   # 10.0.0.1 is the "kubernetes" Service's address in --service-cluster-ip-range.
   [[ -f $PKI/apiserver.crt ]] || sign_cert apiserver "/CN=kube-apiserver" \
-    "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
+    "subjectAltName=IP:127.0.0.1,${KUBE_NODE_IP:+IP:$KUBE_NODE_IP,}DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
 extendedKeyUsage=serverAuth
 keyUsage=critical,digitalSignature,keyEncipherment"
   [[ -f $PKI/admin.crt ]] || sign_cert admin "/O=system:masters/CN=admin" \
@@ -396,8 +404,25 @@ start_etcd() {
   say "etcd $(etcd_version) up on $ETCD_URL (pid $(running_pid etcd)) in $(since "$t0")"
 }
 
-# Flags as envtest sets them (controller-runtime pkg/internal/testing/controlplane), plus
-# explicit TLS files and a client CA so clients authenticate with certificates.
+# Without a node: flags as envtest sets them (controller-runtime pkg/internal/testing/controlplane).
+# ServiceAccount admission stays off: without a controller-manager no "default" service account
+# exists and every pod create would fail. No endpoint reconciler: it would try every 10 s to
+# publish 127.0.0.1 as the "kubernetes" Service's endpoint, which validation rejects (loopback).
+# With a node (KUBE_NODE_IP): what a kubeadm control plane runs, so pods reach the API through
+# the "kubernetes" Service and the kubelet gets only what the Node authorizer grants it.
+apiserver_mode_flags() {
+  if [[ -z $KUBE_NODE_IP ]]; then
+    APISERVER_MODE_FLAGS=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1
+      --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none)
+  else
+    APISERVER_MODE_FLAGS=(--bind-address="$KUBE_NODE_IP" --advertise-address="$KUBE_NODE_IP"
+      --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
+      --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key"
+      --kubelet-preferred-address-types=InternalIP)
+  fi
+}
+
+# Explicit TLS files and a client CA so clients authenticate with certificates.
 start_apiserver() {
   local pid t0
   if pid=$(running_pid kube-apiserver); then
@@ -405,23 +430,17 @@ start_apiserver() {
   else
     check_ports_free "$KUBE_API_PORT"
     t0=$(now_ms)
-    # ServiceAccount admission stays off: without a controller-manager no "default" service
-    # account exists and every pod create would fail. No endpoint reconciler: it would try every
-    # 10 s to publish 127.0.0.1 as the "kubernetes" Service's endpoint, which validation rejects
-    # (loopback), and fill the log with errors; the Service itself is still created.
+    apiserver_mode_flags
     spawn kube-apiserver \
-      --etcd-servers="$ETCD_URL" \
-      --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$KUBE_API_PORT" \
+      --etcd-servers="$ETCD_URL" --secure-port="$KUBE_API_PORT" \
       --cert-dir="$PKI" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
       --client-ca-file="$PKI/ca.crt" \
-      --authorization-mode=RBAC \
       --service-cluster-ip-range=10.0.0.0/24 \
       --allow-privileged=true \
-      --disable-admission-plugins=ServiceAccount \
       --service-account-issuer="$API_URL/" \
       --service-account-key-file="$PKI/sa.pub" \
       --service-account-signing-key-file="$PKI/sa.key" \
-      --endpoint-reconciler-type=none
+      "${APISERVER_MODE_FLAGS[@]}"
     wait_until kube-apiserver "ok from /readyz" apiserver_ready
     say "kube-apiserver $KUBE_VERSION ready on $API_URL (pid $(running_pid kube-apiserver)) in $(since "$t0")"
   fi
@@ -444,6 +463,7 @@ start_controller_manager() {
   : >"$LOG_DIR/kube-controller-manager.log"
   spawn kube-controller-manager --kubeconfig="$kc" \
     --controllers="$KUBE_CONTROLLERS" --leader-elect=false \
+    --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
     --bind-address=127.0.0.1 --secure-port="$KUBE_KCM_PORT" --cert-dir="$KUBE_DIR/kcm-certs"
   wait_until kube-controller-manager "ok from /healthz" kcm_healthy
   # The garbage collector only acts once its informers over every resource have synced.
