@@ -281,7 +281,7 @@ EOF
   wait_for "containerd socket" containerd ctr_ version
   local ref
   for ref in "$(pause_ref)" $(cmd_images_ref); do
-    ctr_ images import --no-unpack=false "$(archive_of "$ref")" >/dev/null
+    ctr_ images import "$(archive_of "$ref")" >/dev/null
   done
   say "containerd $(containerd --version | awk '{print $3}') up, images imported"
 }
@@ -380,19 +380,21 @@ stop_component() {
 }
 
 # Pods outlive the kubelet (their shims are separate processes): kill their tasks, then the
-# shims, unmount what the kubelet and containerd mounted and remove the pods' network.
+# shims, unmount what the kubelet and containerd mounted and remove the pods' network
+# namespaces: only those named in this node's container bundles, never another runtime's.
 stop_pods() {
+  local netns=() m
+  mapfile -t netns < <(cat "$NODE_DIR"/containerd/state/io.containerd.runtime.v2.task/k8s.io/*/config.json 2>/dev/null |
+    grep -o '/var/run/netns/cni-[0-9a-f-]*' | sort -u)
   if [[ -S $CONTAINERD_SOCK ]] && running_pid containerd >/dev/null; then
     local t
     for t in $(ctr_ tasks list -q 2>/dev/null); do ctr_ tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
   fi
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true
-  local m
   for m in $(awk -v d="$NODE_DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
     umount -l "$m" 2>/dev/null || true
   done
-  # Network namespaces containerd made for this node's pods.
-  for m in $(ip netns list 2>/dev/null | awk '/^cni-/ { print $1 }'); do ip netns delete "$m" 2>/dev/null || true; done
+  for m in "${netns[@]}"; do ip netns delete "${m##*/}" 2>/dev/null || true; done
 }
 
 cmd_stop() {
@@ -406,7 +408,8 @@ cmd_stop() {
   stop_component containerd "$signal"
   stop_pods
   [[ -x $BIN_DIR/kube-proxy ]] && "$BIN_DIR/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  iptables -t nat -S POSTROUTING 2>/dev/null | grep -- '-s 10.244.0' | grep CNI- | sed 's/^-A/-D/' |
+  # The bridge plugin's masquerade rules carry the network's name in their comment.
+  iptables -t nat -S POSTROUTING 2>/dev/null | grep -F 'name: \"mqbridge-node\"' | sed 's/^-A/-D/' |
     while read -r rule; do eval "iptables -t nat $rule" 2>/dev/null || true; done
   ip link delete "$BRIDGE_DEV" 2>/dev/null || true
   bash "$KUBE" stop ${1:+"$1"} >/dev/null
