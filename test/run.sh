@@ -50,11 +50,13 @@ step() { printf '\n==> [%3ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
 
 as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
 
+# Waits for the dpkg lock (a fresh machine may be running its own apt job) instead of failing.
+APT=(apt-get -o DPkg::Lock::Timeout=300 -y -q)
 apt_install() {
   step "installing $* (apt)"
-  as_root apt-get install -y -q "$@" >/dev/null 2>&1 || {
-    as_root apt-get update -q >/dev/null
-    as_root apt-get install -y -q "$@" >/dev/null
+  as_root "${APT[@]}" install "$@" >/dev/null 2>&1 || {
+    as_root "${APT[@]}" update >/dev/null
+    as_root "${APT[@]}" install "$@" >/dev/null
   }
 }
 

@@ -26,7 +26,7 @@
 #                                    server listens and pods reach services of the host
 #   NODE_POD_CIDR [10.244.0.0/24]    pod addresses
 #   NODE_NAME [mqbridge-node]
-#   NODE_KUBE_API_PORT [16446]  NODE_ETCD_PORT [12391]  NODE_ETCD_PEER_PORT [12392]  NODE_KCM_PORT [16259]
+#   NODE_KUBE_API_PORT [16446]  NODE_ETCD_PORT [12393]  NODE_ETCD_PEER_PORT [12394]  NODE_KCM_PORT [16260]
 #   NODE_KUBELET_PORT [20250]        kubelet API; healthz on 20248, kube-proxy on 20249/20256,
 #                                    kube-scheduler on 20259
 #   NODE_READY_TIMEOUT [180]
@@ -51,9 +51,9 @@ CONTAINERD_SOCK=$NODE_DIR/containerd/containerd.sock
 export KUBE_DIR=$NODE_DIR/kube
 export KUBE_NODE_IP=$NODE_IP
 export KUBE_API_PORT=${NODE_KUBE_API_PORT:-16446}
-export KUBE_ETCD_PORT=${NODE_ETCD_PORT:-12391}
-export KUBE_ETCD_PEER_PORT=${NODE_ETCD_PEER_PORT:-12392}
-export KUBE_KCM_PORT=${NODE_KCM_PORT:-16259}
+export KUBE_ETCD_PORT=${NODE_ETCD_PORT:-12393}
+export KUBE_ETCD_PEER_PORT=${NODE_ETCD_PEER_PORT:-12394}
+export KUBE_KCM_PORT=${NODE_KCM_PORT:-16260}
 export KUBE_CONTROLLERS='*'
 KUBE=test/env/kube.sh
 KUBECONFIG_PATH=$KUBE_DIR/kubeconfig
@@ -78,9 +78,10 @@ cmd_install() {
   [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
   ((${#missing[@]})) || return 0
   say "installing ${missing[*]} (apt)"
-  apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
-    apt-get update -q >/dev/null
-    apt-get install -y -q "${missing[@]}" >/dev/null
+  # DPkg::Lock::Timeout: wait for another apt job rather than fail.
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q "${missing[@]}" >/dev/null 2>&1 || {
+    apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null
+    apt-get -o DPkg::Lock::Timeout=300 install -y -q "${missing[@]}" >/dev/null
   }
 }
 
@@ -294,7 +295,9 @@ start_kubelet() {
   local d=$NODE_DIR/kubelet kc
   mkdir -p "$d"
   kc=$(issue "system:node:$NODE_NAME" system:nodes)
-  # cgroupfs: this kernel mounts cgroup v1 and no systemd manages the node. The eviction
+  # cgroupfs: this kernel mounts cgroup v1 and no systemd manages the node. syncFrequency is
+  # left at the default (1 min) a production kubelet has: it sets how late a mounted ConfigMap
+  # changes, the propagation that bench/scenarios/node-propagation.ts measures. The eviction
   # thresholds are low because the node shares a disk with everything else on the machine.
   cat >"$d/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -319,7 +322,6 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 maxPods: 60
-syncFrequency: 10s
 EOF
   spawn kubelet "$BIN_DIR/kubelet" --config="$d/config.yaml" --kubeconfig="$kc" \
     --root-dir="$d/root" --cert-dir="$d/pki" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" -v=1
