@@ -1,6 +1,8 @@
 // Tests are compiled by `tsc` first and run from dist/, so jest needs no TypeScript transform.
 // The RocketMQ client's generated protobuf code keeps a global (`apache`) across test files.
-const common = { testEnvironment: 'node', transform: {}, testEnvironmentOptions: { globalsCleanup: 'off' } };
+// Only dist/ holds modules to map: .run/ holds the real node's container filesystems (with
+// copies of package.json) and would be crawled otherwise.
+const common = { testEnvironment: 'node', transform: {}, testEnvironmentOptions: { globalsCleanup: 'off' }, roots: ['<rootDir>/dist/'] };
 
 export default {
   projects: [
@@ -10,5 +12,7 @@ export default {
       displayName: 'integration',
       testMatch: ['<rootDir>/dist/test/integration/**/*.test.js'],
     },
+    // On the real node of test/env/node.sh (root only: containerd, runc, network namespaces).
+    { ...common, displayName: 'node', testMatch: ['<rootDir>/dist/test/node/**/*.test.js'] },
   ],
 };

@@ -13,10 +13,11 @@
 #   start             install, images, then the cluster; waits for the node to be Ready and
 #                     writes the admin kubeconfig (`kubeconfig` prints its path)
 #   stop [--kill]     stop the pods, every component, the bridge and the iptables rules
-#   status            what runs
+#   status            what runs; exits 0 only when the kubelet runs and the node is Ready
 #   logs [-f] [LINES] the node components' logs
 #   kubeconfig        print the admin kubeconfig's path
-#   images-ref        print the product image references the current source tree builds
+#   images-ref        print the product image references the running node has (else those the
+#                     current source tree builds)
 #   kubectl ARGS...   the cached kubectl against this cluster
 #
 # Environment (defaults in brackets):
@@ -139,7 +140,9 @@ source_key() {
 have_image() { bah inspect --type image "$1" >/dev/null 2>&1; }
 base_ref() { echo "localhost/mqbridge-test/node-base:$(base_key)"; }
 pause_ref() { echo "localhost/mqbridge-test/pause:$(base_key)"; }
-product_ref() { echo "localhost/mqbridge/$1:src-$(source_key)"; }
+# Computed once per command (main): a tree edited during a build must not give the import
+# step another tag than the build step.
+product_ref() { echo "localhost/mqbridge/$1:src-$SOURCE_KEY"; }
 
 build_product() {
   local name=$1 ref=$2 base=$3 t0
@@ -181,10 +184,15 @@ cmd_images() {
   # Archives of older source trees are of no use; the layers stay for the next build.
   find "$IMAGE_CACHE/archives" -name 'localhost_mqbridge_*' -mtime +1 -delete 2>/dev/null || true
   flock -u 8
-  cmd_images_ref
+  echo "$(product_ref operator) $(product_ref bridge)"
 }
 
-cmd_images_ref() { echo "$(product_ref operator) $(product_ref bridge)"; }
+# The running node's images: the tree may have changed since it started, and a tag built for
+# the new tree would not be on the node.
+cmd_images_ref() {
+  if [[ -s $NODE_DIR/images.ref ]] && running_pid containerd >/dev/null; then cat "$NODE_DIR/images.ref"
+  else echo "$(product_ref operator) $(product_ref bridge)"; fi
+}
 
 # --------------------------------------------------------------------------------- network
 
@@ -281,9 +289,10 @@ EOF
   spawn containerd containerd --config "$d/config.toml"
   wait_for "containerd socket" containerd ctr_ version
   local ref
-  for ref in "$(pause_ref)" $(cmd_images_ref); do
+  for ref in "$(pause_ref)" $(product_ref operator) $(product_ref bridge); do
     ctr_ images import "$(archive_of "$ref")" >/dev/null
   done
+  echo "$(product_ref operator) $(product_ref bridge)" >"$NODE_DIR/images.ref"
   say "containerd $(containerd --version | awk '{print $3}') up, images imported"
 }
 
@@ -411,7 +420,8 @@ cmd_stop() {
   stop_pods
   [[ -x $BIN_DIR/kube-proxy ]] && "$BIN_DIR/kube-proxy" --cleanup >/dev/null 2>&1 || true
   # The bridge plugin's masquerade rules carry the network's name in their comment.
-  iptables -t nat -S POSTROUTING 2>/dev/null | grep -F 'name: \"mqbridge-node\"' | sed 's/^-A/-D/' |
+  # (No such rule left is fine: grep's status must not end the stop under pipefail.)
+  iptables -t nat -S POSTROUTING 2>/dev/null | { grep -F 'name: \"mqbridge-node\"' || true; } | sed 's/^-A/-D/' |
     while read -r rule; do eval "iptables -t nat $rule" 2>/dev/null || true; done
   ip link delete "$BRIDGE_DEV" 2>/dev/null || true
   bash "$KUBE" stop ${1:+"$1"} >/dev/null
@@ -426,6 +436,7 @@ cmd_status() {
   done
   bash "$KUBE" status || true
   kubectl_ get nodes -o wide 2>/dev/null || true
+  running_pid kubelet >/dev/null && node_ready 2>/dev/null
 }
 
 cmd_logs() {
@@ -441,6 +452,7 @@ cmd_logs() {
 main() {
   local cmd=${1:-}
   (($#)) && shift
+  case $cmd in images | images-ref | start) SOURCE_KEY=$(source_key) ;; esac
   case $cmd in
     install) cmd_install ;;
     images) cmd_images ;;

@@ -16,6 +16,8 @@
 # Environment (defaults in brackets):
 #   REDIS_DIR [$PWD/.run/redis]   state: config, data, log, pid file (the Cluster: $REDIS_DIR-cluster)
 #   REDIS_PORT [16379]
+#   REDIS_HOST [127.0.0.1]        the address it binds (the real node's pods reach the host at its node IP)
+#   REDIS_PASSWORD []             requirepass; set it whenever REDIS_HOST is not loopback
 #   REDIS_CLUSTER_PORT [16381]    first Cluster node; the others take the next two ports
 set -euo pipefail
 
@@ -26,6 +28,8 @@ source "$HERE/lib.sh"
 
 REDIS_DIR=$(realpath -m "${REDIS_DIR:-$PWD/.run/redis}")
 REDIS_PORT=${REDIS_PORT:-16379}
+REDIS_HOST=${REDIS_HOST:-127.0.0.1}
+REDIS_PASSWORD=${REDIS_PASSWORD:-}
 PID_FILE=$REDIS_DIR/redis.pid
 CLUSTER_DIR=$REDIS_DIR-cluster
 REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-16381}
@@ -35,14 +39,18 @@ server_bin() {
   command -v redis-server 2>/dev/null || { [[ -x /usr/bin/redis-server ]] && echo /usr/bin/redis-server; } || die "redis-server not found: install Debian's redis-server (test/run.sh does)"
 }
 
+# REDISCLI_AUTH instead of -a: the password stays out of the process list.
+cli() { REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+
 running() { [[ -f $PID_FILE ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 
 write_config() {
   mkdir -p "$REDIS_DIR/data"
   # appendonly with fsync every second: a restart keeps the sessions, as a production Redis would.
   cat >"$REDIS_DIR/redis.conf" <<EOF
-bind 127.0.0.1
+bind $REDIS_HOST
 port $REDIS_PORT
+${REDIS_PASSWORD:+requirepass $REDIS_PASSWORD}
 protected-mode yes
 daemonize yes
 pidfile $PID_FILE
@@ -64,8 +72,8 @@ start() {
   write_config
   "$(server_bin)" "$REDIS_DIR/redis.conf"
   for _ in $(seq 100); do
-    if [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then
-      say "ready on 127.0.0.1:$REDIS_PORT (pid $(cat "$PID_FILE")) in $(since "$t0")"
+    if [[ $(cli ping 2>/dev/null) == PONG ]]; then
+      say "ready on $REDIS_HOST:$REDIS_PORT (pid $(cat "$PID_FILE")) in $(since "$t0")"
       return
     fi
     sleep 0.1
@@ -126,7 +134,7 @@ case ${1:-} in
   stop) shift; stop "$@" ;;
   restart) stop; start keep ;;
   status) running ;;
-  cli) shift; exec redis-cli -p "$REDIS_PORT" "$@" ;;
-  url) echo "redis://127.0.0.1:$REDIS_PORT" ;;
+  cli) shift; cli "$@" ;;
+  url) echo "redis://${REDIS_PASSWORD:+:$REDIS_PASSWORD@}$REDIS_HOST:$REDIS_PORT" ;;
   *) usage; exit 2 ;;
 esac

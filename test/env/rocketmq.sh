@@ -26,6 +26,9 @@
 #   RMQ_BROKER_PORT [20911]        broker remoting; the broker also binds PORT-2 and PORT+1
 #   RMQ_PROXY_PORT [18081]         gRPC endpoint for the 5.x clients
 #   RMQ_PROXY_REMOTING_PORT [18080]  proxy's remoting endpoint (4.x-style clients)
+#   RMQ_HOST [127.0.0.1]           the broker's address, which the proxy also hands to clients
+#                                  as its own in every topic route (its gRPC port listens on
+#                                  every address); the real node's pods need its node address
 #   RMQ_READY_TIMEOUT [120]        seconds to wait for readiness
 #   RMQ_STOP_TIMEOUT [20]          seconds between SIGTERM and SIGKILL
 #   RMQ_NAMESRV_HEAP [256m]  RMQ_BROKER_HEAP [640m]  RMQ_QUEUES [8]
@@ -65,6 +68,7 @@ RMQ_FLUSH_DISK_TYPE=${RMQ_FLUSH_DISK_TYPE:-SYNC_FLUSH}
 CLUSTER=DefaultCluster
 BROKER_NAME=broker-a
 NAMESRV_ADDR=127.0.0.1:$RMQ_NAMESRV_PORT
+RMQ_HOST=${RMQ_HOST:-127.0.0.1}
 CONF_DIR=$RMQ_DIR/conf
 # Every JVM gets -Duser.home=$RMQ_DIR, and RocketMQ's logback configs write to
 # ${user.home}/logs/rocketmqlogs: this keeps test runs apart and out of the real home.
@@ -213,9 +217,9 @@ brokerClusterName=$CLUSTER
 brokerName=$BROKER_NAME
 brokerId=0
 namesrvAddr=$NAMESRV_ADDR
-# The default is the first non-loopback address; clients must only ever see loopback.
-brokerIP1=127.0.0.1
-bindAddress=127.0.0.1
+# The default is the first non-loopback address; clients must only ever see RMQ_HOST.
+brokerIP1=$RMQ_HOST
+bindAddress=$RMQ_HOST
 listenPort=$RMQ_BROKER_PORT
 storePathRootDir=$RMQ_DIR/store
 storePathCommitLog=$RMQ_DIR/store/commitlog
@@ -312,7 +316,7 @@ start_proxy() {
     -pm local -bc "$CONF_DIR/broker.conf" -pc "$CONF_DIR/proxy.json" -n "$NAMESRV_ADDR"
   wait_proxy_ready "$registrations"
   say "proxy+broker ready (pid $(running_pid proxy)) in $(since "$t0"):" \
-    "gRPC 127.0.0.1:$RMQ_PROXY_PORT, broker 127.0.0.1:$RMQ_BROKER_PORT"
+    "gRPC $RMQ_HOST:$RMQ_PROXY_PORT, broker $RMQ_HOST:$RMQ_BROKER_PORT"
 }
 
 # How many times the broker has logged a completed registration with the name server.
@@ -356,12 +360,12 @@ wait_proxy_ready() {
         if ((nudge_at && $(now_ms) >= nudge_at)); then
           nudge_at=0
           admin_until 'update broker config success' updateBrokerConfig \
-            -b "127.0.0.1:$RMQ_BROKER_PORT" -k brokerPermission -v 6 >/dev/null || true
+            -b "$RMQ_HOST:$RMQ_BROKER_PORT" -k brokerPermission -v 6 >/dev/null || true
         fi
         ;;
       *)
         # Confirm from the name server's side (one admin JVM, ~1 s).
-        if admin_until " 127\.0\.0\.1:$RMQ_BROKER_PORT " clusterList -n "$NAMESRV_ADDR" >/dev/null; then
+        if admin_until " ${RMQ_HOST//./\\.}:$RMQ_BROKER_PORT " clusterList -n "$NAMESRV_ADDR" >/dev/null; then
           return 0
         fi
         ;;
@@ -431,8 +435,8 @@ cmd_status() {
     say "name server: stopped"; ok=1
   fi
   if pid=$(running_pid proxy); then
-    say "proxy+broker: running, pid $pid, gRPC 127.0.0.1:$RMQ_PROXY_PORT," \
-      "remoting 127.0.0.1:$RMQ_PROXY_REMOTING_PORT, broker 127.0.0.1:$RMQ_BROKER_PORT," \
+    say "proxy+broker: running, pid $pid, gRPC $RMQ_HOST:$RMQ_PROXY_PORT," \
+      "remoting $RMQ_HOST:$RMQ_PROXY_REMOTING_PORT, broker $RMQ_HOST:$RMQ_BROKER_PORT," \
       "RSS $(rss_mb "$pid") MB"
   else
     say "proxy+broker: stopped"; ok=1
