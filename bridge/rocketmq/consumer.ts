@@ -1,6 +1,7 @@
 import { SimpleConsumer, type BaseClientOptions, type MessageView } from 'rocketmq-client-nodejs';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
+import { unlessAborted } from '../util/abortable.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { ackBatch } from './batch-ack.js';
 import { errorMessage, isNotFound } from './errors.js';
@@ -104,10 +105,15 @@ class TopicReceiver {
   private async receiveBatches(consumer: SimpleConsumer, backoff: Backoff, acked: (acks: Promise<void>) => Promise<unknown>): Promise<void> {
     const { settings, log, metrics, health } = this.deps;
     while (!this.stopping.signal.aborted) {
-      let messages: MessageView[];
+      let messages: MessageView[] | undefined;
       const started = process.hrtime.bigint();
       try {
-        messages = await consumer.receive(settings.batchSize, settings.invisibleDurationMs);
+        // stop() must not wait for a long poll (up to rocketmq.longPollingMs): a reload that
+        // drops a downlink binding, and the pod's shutdown, would wait with it. What a poll
+        // abandoned here returns later is neither delivered nor acked: RocketMQ hands it out
+        // again once its invisible duration is over.
+        messages = await unlessAborted(consumer.receive(settings.batchSize, settings.invisibleDurationMs), this.stopping.signal);
+        if (messages === undefined) return;
         health.succeeded();
         backoff.reset();
       } catch (err) {
@@ -155,9 +161,9 @@ class TopicReceiver {
   }
 
   async stop(): Promise<void> {
+    // The receive loop leaves a pending long poll at once (receiveBatches): the client's
+    // shutdown does not end one, which held a reload dropping this topic for ~20 s.
     this.stopping.abort();
-    // A pending long poll ends with the consumer's shutdown; messages it returns after that
-    // are not acked and come back to another pod.
     await this.consumer?.shutdown().catch(() => undefined);
     await Promise.allSettled(this.loops);
   }
