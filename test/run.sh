@@ -34,6 +34,16 @@ REDIS=test/env/redis.sh
 NODE=test/env/node.sh
 # The real node (kubelet, containerd) runs its own control plane, apart from the tests' API server.
 export NODE_DIR=${NODE_DIR:-$ROOT/.run/test-node}
+NODE_IP=${NODE_IP:-10.244.0.1}
+# Its pods reach a RocketMQ and a Redis of their own on the host, at the node's address (which
+# exists while the node runs): the proxy hands its broker's address to clients in every topic
+# route, so that must be one both pods and the host reach; the Redis is not on loopback, so it
+# has a password. The node RocketMQ takes the test one's ports: that one is stopped by then.
+NODE_RMQ_ENV=(RMQ_DIR="$ROOT/.run/test-node-rocketmq" RMQ_HOST="$NODE_IP")
+export MQBRIDGE_NODE_ROCKETMQ=$NODE_IP:$RMQ_PROXY_PORT
+NODE_REDIS_ENV=(REDIS_DIR="$ROOT/.run/test-node-redis" REDIS_PORT=16384 REDIS_HOST="$NODE_IP" REDIS_PASSWORD="node-$RANDOM$RANDOM")
+MQBRIDGE_NODE_REDIS=$(env "${NODE_REDIS_ENV[@]}" bash test/env/redis.sh url)
+export MQBRIDGE_NODE_REDIS
 
 # Topics and consumer groups the integration tests use (test/integration/support/env.ts).
 TEST_TOPICS=(IT_NORMAL:NORMAL IT_FIFO:FIFO IT_DOWN:NORMAL IT_P2P:NORMAL IT_FAULT:NORMAL IT_RELOAD:NORMAL
@@ -44,6 +54,9 @@ TEST_GROUPS=(IT_APP_NORMAL IT_APP_FIFO:fifo IT_APP_DOWN IT_APP_P2P IT_APP_FAULT 
   IT_BRIDGE_OPAUTH IT_APP_CLUSTER IT_BRIDGE_CLUSTER IT_APP_CLUSTER_FAULT IT_BRIDGE_CLUSTER_FAULT
   IT_APP_CLUSTER_ROLL IT_BRIDGE_CLUSTER_ROLL IT_BRIDGE_ISOLATION IT_BRIDGE_ISOLATION_CLUSTER
   IT_BRIDGE_SUBSCRIBE IT_BRIDGE_SUBSCRIBE_CLUSTER)
+# And those of the real node's suite (test/node/): examples/quickstart.yaml's, plus one of its own.
+NODE_TOPICS=(DEMO_SENSORS:NORMAL DEMO_COMMANDS:NORMAL NODE_DEVICES:NORMAL)
+NODE_GROUPS=(mqbridge-quickstart NODE_APP_SENSORS NODE_APP_DEVICES)
 
 T0=$(date +%s)
 step() { printf '\n==> [%3ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
@@ -99,7 +112,7 @@ summary() {
       passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites;
     }
     console.log(`\nsummary: ${passed} passed, ${failed} failed`);
-  ' "$RESULTS/unit.json" "$RESULTS/integration.json"
+  ' "$RESULTS/unit.json" "$RESULTS/integration.json" "$RESULTS/node.json"
 }
 
 stop_services() {
@@ -110,6 +123,8 @@ stop_services() {
   bash "$REDIS" stop --kill || true
   bash "$REDIS" stop-cluster || true
   bash "$KUBE" stop --kill || true
+  env "${NODE_REDIS_ENV[@]}" bash "$REDIS" stop --kill >/dev/null 2>&1 || true
+  env "${NODE_RMQ_ENV[@]}" bash "$RMQ" stop --kill >/dev/null 2>&1 || true
   [[ $(id -u) != 0 ]] || bash "$NODE" stop --kill >/dev/null 2>&1 || true
   summary || true
   exit "$rc"
@@ -157,11 +172,24 @@ main() {
   step "integration tests against the real RocketMQ and API server"
   jest integration --runInBand --testTimeout=120000 --forceExit
 
-  step "a real node: images from the Dockerfiles (cached), containerd, kubelet, kube-proxy; helm install on it"
+  step "a real node: images from the Dockerfiles (cached), containerd, kubelet, kube-proxy; RocketMQ and Redis on its address"
+  bash "$RMQ" stop --kill
   bash "$NODE" stop --kill >/dev/null 2>&1 || true
-  rm -rf "$NODE_DIR"
+  rm -rf "$NODE_DIR" "${NODE_RMQ_ENV[0]#RMQ_DIR=}"
   bash "$NODE" start
-  bash test/env/node-smoke.sh
+  env "${NODE_RMQ_ENV[@]}" bash "$RMQ" start
+  env "${NODE_RMQ_ENV[@]}" bash "$RMQ" create-topic "${NODE_TOPICS[@]}" BENCH_PROPAGATION:NORMAL
+  env "${NODE_RMQ_ENV[@]}" bash "$RMQ" create-group "${NODE_GROUPS[@]}" BENCH_PROPAGATION_BRIDGE
+  env "${NODE_REDIS_ENV[@]}" bash "$REDIS" start
+
+  step "the node suite: helm install, the quickstart, a device through the Service, scale, roll, drain"
+  MQBRIDGE_TEST_ROCKETMQ=$MQBRIDGE_NODE_ROCKETMQ jest node --runInBand --testTimeout=300000 --forceExit
+  step "binding propagation on the real node, a short run (numbers are not checked; see npm run bench)"
+  BENCH_REUSE_ROCKETMQ=1 BENCH_RMQ_DIR=${NODE_RMQ_ENV[0]#RMQ_DIR=} BENCH_RMQ_HOST=$NODE_IP BENCH_RMQ_NAMESRV_PORT=$RMQ_NAMESRV_PORT \
+    BENCH_RMQ_BROKER_PORT=$RMQ_BROKER_PORT BENCH_RMQ_PROXY_PORT=$RMQ_PROXY_PORT BENCH_RMQ_PROXY_REMOTING_PORT=$RMQ_PROXY_REMOTING_PORT \
+    node dist/bench/run.js node-propagation --quick
+  env "${NODE_REDIS_ENV[@]}" bash "$REDIS" stop
+  env "${NODE_RMQ_ENV[@]}" bash "$RMQ" stop
   bash "$NODE" stop --kill
 
   step "npm run demo, end to end (then stopped)"

@@ -19,8 +19,13 @@ export class RoamingDevice {
   }
 
   /** Connects to `ports[first]`, then goes round the list on each reconnect. */
-  static async connect(ports: number[], first: number, options: IClientOptions = {}): Promise<RoamingDevice> {
+  static connect(ports: number[], first: number, options: IClientOptions = {}): Promise<RoamingDevice> {
     const servers = [...ports.slice(first), ...ports.slice(0, first)].map((port) => ({ host: '127.0.0.1', port }));
+    return RoamingDevice.connectTo(servers, options);
+  }
+
+  /** Goes round `servers` on each reconnect; one server: a Service address, reconnecting to it. */
+  static async connectTo(servers: { host: string; port: number }[], options: IClientOptions = {}): Promise<RoamingDevice> {
     const client = mqtt.connect({ servers, protocolVersion: 4, reconnectPeriod: 300, connectTimeout: 10_000, keepalive: 30, ...options });
     const device = new RoamingDevice(client);
     await new Promise<void>((resolve, reject) => {
