@@ -23,6 +23,7 @@ const builders: Record<string, (r: never) => sections.Section> = {
   idle: sections.idle,
   operator: sections.operator,
   'mqtt-engine': sections.mqttEngine,
+  'node-propagation': sections.nodePropagation,
   fleet: (r: never) => sections.fleet(r),
   'fleet.redis-cluster': (r: never) => sections.fleet(r, { file: 'fleet-redis-cluster', title: 'fleet on a 3-node Redis Cluster' }),
 };

@@ -26,7 +26,18 @@ export const RMQ_ENV = {
   // RocketMQ's own default. The test suite flushes every write (it kills brokers and checks
   // nothing acknowledged was lost); BENCH_RMQ_FLUSH_DISK_TYPE=SYNC_FLUSH measures that setup.
   RMQ_FLUSH_DISK_TYPE: process.env.BENCH_RMQ_FLUSH_DISK_TYPE ?? 'ASYNC_FLUSH',
+  // The address clients get in topic routes (test/env/rocketmq.sh); see useRocketmqHost.
+  RMQ_HOST: process.env.BENCH_RMQ_HOST ?? '127.0.0.1',
 };
+
+/**
+ * Clients follow the address the proxy hands out in its topic routes, its broker's: pods of
+ * the real node need one they reach, the node's. Call before the first rocketmq().
+ */
+export function useRocketmqHost(host: string): void {
+  if (started && RMQ_ENV.RMQ_HOST !== host) throw new Error(`RocketMQ already started on ${RMQ_ENV.RMQ_HOST}`);
+  RMQ_ENV.RMQ_HOST = host;
+}
 
 export interface Rocketmq {
   endpoints: string;
@@ -60,7 +71,7 @@ async function start(): Promise<Rocketmq> {
   if (process.env.BENCH_REUSE_ROCKETMQ === '1') {
     const { stdout } = await script('status').catch(() => ({ stdout: '' }));
     const pid = Number(/proxy\D+(\d+)/.exec(stdout)?.[1] ?? NaN);
-    if (pid) return { endpoints: `127.0.0.1:${RMQ_ENV.RMQ_PROXY_PORT}`, brokerPid: pid, version: process.env.RMQ_VERSION ?? '5.5.0' };
+    if (pid) return { endpoints: `${RMQ_ENV.RMQ_HOST}:${RMQ_ENV.RMQ_PROXY_PORT}`, brokerPid: pid, version: process.env.RMQ_VERSION ?? '5.5.0' };
   }
   await script('stop', '--kill').catch(() => undefined);
   rmSync(RMQ_ENV.RMQ_DIR, { recursive: true, force: true });
@@ -76,7 +87,7 @@ async function start(): Promise<Rocketmq> {
   const { stdout } = await script('status').catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
   const pid = Number(/proxy\D+(\d+)/.exec(stdout)?.[1] ?? NaN);
   process.stderr.write(`[bench] RocketMQ up in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  const rmq = { endpoints: `127.0.0.1:${RMQ_ENV.RMQ_PROXY_PORT}`, brokerPid: pid, version: process.env.RMQ_VERSION ?? '5.5.0' };
+  const rmq = { endpoints: `${RMQ_ENV.RMQ_HOST}:${RMQ_ENV.RMQ_PROXY_PORT}`, brokerPid: pid, version: process.env.RMQ_VERSION ?? '5.5.0' };
   if (warmUpSeconds > 0) await warmUp(rmq, warmUpSeconds);
   return rmq;
 }

@@ -122,6 +122,29 @@ export function operator(r: Json): Section {
   };
 }
 
+const PROPAGATION_CLOCKS = [
+  ['served', 'every pod serves it (follows its ConfigMap through the API)'],
+  ['status', 'the operator’s status says so'],
+  ['kubeletFile', 'the kubelet has refreshed the mounted file in every pod (the design before)'],
+] as const;
+
+export function nodePropagation(r: Json): Section {
+  const x = r.results;
+  const ops = ['add', 'change', 'remove'] as const;
+  const clocks = PROPAGATION_CLOCKS.filter(([c]) => x.add[`${c}Us`]);
+  const rows = clocks.map(([c, label]) => [label, ...ops.map((op) => `${ms(x[op][`${c}Us`].p50)} / ${ms(x[op][`${c}Us`].max)}`)]);
+  const goal = `Every change served on every pod: p99 ${ms(x.servedEveryChangeUs.p99)} of ${x.servedEveryChangeUs.count} changes (goal ≤ 2 s: ${met(x.target.met)}).`;
+  return {
+    table: `${table(['TopicBinding … until (p50 / max)', 'added', 'changed', 'removed'], rows)}\n\n${goal}`,
+    charts: [
+      {
+        file: 'node-propagation',
+        chart: { title: 'node-propagation: a TopicBinding change in force on every pod, p50', unit: 'ms', groups: [...ops], series: clocks.map(([c]) => ({ name: c, values: ops.map((op) => x[op][`${c}Us`].p50 / 1000) })), line: { value: 2000, label: 'goal 2 s' }, log: true },
+      },
+    ],
+  };
+}
+
 export function mqttEngine(r: Json): Section {
   const res: Json[] = r.results;
   const rows = res.map((x) => [x.broker, x.case.pattern === '1-to-1' ? '1 → 1' : `1 → ${n(x.case.subscribers)}`, String(x.case.qos), n(x.max.deliveredPerSec), pct(x.max.brokerCpu), n(x.steady.deliveredPerSec), ms(x.steady.latencyUs.p50), ms(x.steady.latencyUs.p99)]);
