@@ -2,11 +2,12 @@
  * The benchmarks' own kube-apiserver + etcd (test/env/kube.sh) on ports of their own, with
  * fresh state and the CRDs applied; stopped by the cleanup registry.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { onCleanup } from './cleanup.js';
+import { kubectlVia } from './kubectl.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -30,15 +31,7 @@ function script(...args: string[]): Promise<{ stdout: string; stderr: string }> 
 
 /** kubectl against the bench API server; `input` goes to its stdin. */
 export function kubectl(args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [SCRIPT, 'kubectl', ...args], { env: { ...process.env, ...KUBE_ENV }, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err.trim()}`))));
-    child.stdin.end(input ?? '');
-  });
+  return kubectlVia(SCRIPT, KUBE_ENV, args, input);
 }
 
 let started: Promise<void> | undefined;

@@ -4,10 +4,11 @@
  * the node's address for bridges of several pods. Inside `npm test` the node suite's node and
  * Redis are reused (NODE_DIR and MQBRIDGE_NODE_REDIS set by test/run.sh).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { onCleanup } from './cleanup.js';
+import { kubectlVia } from './kubectl.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -22,15 +23,7 @@ const script = (path: string, env: Record<string, string>, ...args: string[]) =>
 
 /** kubectl against the node's cluster; `input` goes to its stdin. */
 export function kubectl(args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [NODE_SCRIPT, 'kubectl', ...args], { env: { ...process.env, ...NODE_ENV }, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err.trim()}`))));
-    child.stdin.end(input ?? '');
-  });
+  return kubectlVia(NODE_SCRIPT, NODE_ENV, args, input);
 }
 
 export interface RealNode {

@@ -3,7 +3,8 @@ import { countBy, podConfig, podsSpec, readyz } from './support/cluster.js';
 import { GROUPS, TOPICS, sleep, uniqueId, waitFor } from './support/env.js';
 import { spawnBridge, type BridgeProcess } from './support/process.js';
 import { RoamingDevice } from './support/roaming.js';
-import { AppConsumer, appProducer, appSend } from './support/rocketmq.js';
+import { Qos1Load } from './support/qos1-load.js';
+import { AppConsumer, appProducer } from './support/rocketmq.js';
 
 // Fixed ports: a restarted pod comes back where the devices' list of servers points. Below
 // Linux's ephemeral range (32768 and up): there, the 1,000 devices reconnecting during the
@@ -50,21 +51,7 @@ test(`rolling restart of every pod while ${DEVICES} devices stay connected: ever
   const publishers = await connectAll(3, (i) => RoamingDevice.connect(ports, i, { clientId: uniqueId(`GID_clro@@@pub${i}-`), clean: false }));
   const idle = await connectAll(DEVICES - 9, (i) => RoamingDevice.connect(ports, i % 3, { clientId: uniqueId(`GID_clro@@@dev${i}-`), keepalive: 60 }));
 
-  let running = true;
-  const acked: string[] = [];
-  const sentDown: string[] = [];
-  const pending: Promise<unknown>[] = [];
-  const load = (async () => {
-    for (let tick = 0; running; tick++) {
-      publishers.forEach((p, i) => {
-        const payload = `up-${i}-${tick}`;
-        pending.push(p.client.publishAsync(`clro/${m}/up`, payload, { qos: 1 }).then(() => acked.push(payload)));
-      });
-      const down = `down-${tick}`;
-      pending.push(appSend(producer, TOPICS.clusterRoll, down, { mqttSecondTopic: `/${m}/down` }).then(() => sentDown.push(down)));
-      await sleep(200);
-    }
-  })();
+  const load = new Qos1Load(publishers, 'clro', m, { producer, topic: TOPICS.clusterRoll });
 
   const started = Date.now();
   const exitCodes: (number | null)[] = [];
@@ -77,22 +64,19 @@ test(`rolling restart of every pod while ${DEVICES} devices stay connected: ever
     }
     await sleep(2_000);
   } finally {
-    // Also when the roll fails: a load loop left running would fail the suites after this one.
-    running = false;
-    await load;
-    void Promise.allSettled(pending); // handled, whatever the roll did to them
+    await load.stop();
   }
   const rollSeconds = (Date.now() - started - 2_000) / 1000;
-  await Promise.race([Promise.allSettled(pending), sleep(60_000)]);
+  await load.settled();
 
-  const stored = await app.waitFor((msg) => msg.properties.get('mqttSecondTopic') === `/${m}/up`, acked.length, 60_000);
-  const lostUp = acked.filter((p) => !stored.some((msg) => msg.body.toString() === p)).length;
+  const stored = await app.waitFor((msg) => msg.properties.get('mqttSecondTopic') === `/${m}/up`, load.acked.length, 60_000);
+  const lostUp = load.acked.filter((p) => !stored.some((msg) => msg.body.toString() === p)).length;
   const downOf = (s: RoamingDevice) => countBy(s.received.filter((r) => r.topic === `clro/${m}/down`), (r) => r.payload.toString());
-  await waitFor('downlink complete', () => subscribers.every((s) => sentDown.every((d) => downOf(s).has(d))) || undefined, 90_000).catch(() => undefined);
+  await waitFor('downlink complete', () => subscribers.every((s) => load.sentDown.every((d) => downOf(s).has(d))) || undefined, 90_000).catch(() => undefined);
   await waitFor('every device connected', () => devices.every((d) => d.client.connected) || undefined, 60_000).catch(() => undefined);
   const reconnects = devices.map((d) => d.reconnects);
   const connectedAtEnd = devices.filter((d) => d.client.connected).length;
-  const missing = subscribers.map((s) => sentDown.filter((d) => !downOf(s).has(d)));
+  const missing = subscribers.map((s) => load.sentDown.filter((d) => !downOf(s).has(d)));
   // A message missing on a live connection may still sit in the session's queue in Redis: a
   // new connection of that session gets it. Only what never arrives is lost.
   const lostDown = await Promise.all(
@@ -109,8 +93,8 @@ test(`rolling restart of every pod while ${DEVICES} devices stay connected: ever
   console.info(
     `rolling restart of 3 pods in ${rollSeconds.toFixed(1)} s with ${DEVICES} devices: exit codes ${exitCodes.join('/')}; ` +
       `${reconnects.reduce((a, b) => a + b, 0)} reconnects (${reconnects.filter((r) => r > 0).length} devices reconnected, at most ${Math.max(...reconnects)} times); ` +
-      `connected at the end ${connectedAtEnd}; uplink ${acked.length} acked, ${lostUp} lost; ` +
-      `downlink ${sentDown.length} sent × ${subscribers.length} persistent subscribers, missing on the live connection ${missing.map((m) => m.length).join('/')}, ` +
+      `connected at the end ${connectedAtEnd}; uplink ${load.acked.length} acked, ${lostUp} lost; ` +
+      `downlink ${load.sentDown.length} sent × ${subscribers.length} persistent subscribers, missing on the live connection ${missing.map((m) => m.length).join('/')}, ` +
       `lost (not even on a new connection) ${lostDown.join('/')}, duplicates ${dupDown.join('/')}`,
   );
   expect(exitCodes).toEqual([0, 0, 0]);

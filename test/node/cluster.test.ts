@@ -16,6 +16,7 @@ import { countBy } from '../integration/support/cluster.js';
 import { sleep, uniqueId, waitFor } from '../integration/support/env.js';
 import { Device } from '../integration/support/mqtt.js';
 import { RoamingDevice } from '../integration/support/roaming.js';
+import { Qos1Load } from '../integration/support/qos1-load.js';
 import { AppConsumer, appProducer, appSend, props } from '../integration/support/rocketmq.js';
 import {
   condition,
@@ -207,21 +208,7 @@ test('a rolling update (a change that needs a restart) while devices publish QoS
   devices.push(...publishers);
   const podsBefore = (await pods(NS, BRIDGE_PODS)).map((p) => p.metadata.name);
 
-  let running = true;
-  const acked: string[] = [];
-  const sentDown: string[] = [];
-  const pending: Promise<unknown>[] = [];
-  const load = (async () => {
-    for (let tick = 0; running; tick++) {
-      publishers.forEach((p, i) => {
-        const payload = `up-${i}-${tick}`;
-        pending.push(p.client.publishAsync(`devices/${m}/up`, payload, { qos: 1 }).then(() => acked.push(payload)));
-      });
-      const down = `down-${tick}`;
-      pending.push(appSend(producer, TOPICS.devices, down, { mqttSecondTopic: `/${m}/down` }).then(() => sentDown.push(down)));
-      await sleep(200);
-    }
-  })();
+  const load = new Qos1Load(publishers, 'devices', m, { producer, topic: TOPICS.devices });
   const started = Date.now();
   let rollSeconds = 0;
   try {
@@ -236,32 +223,30 @@ test('a rolling update (a change that needs a restart) while devices publish QoS
     rollSeconds = (Date.now() - started - 2_000) / 1000;
     await sleep(2_000);
   } finally {
-    running = false;
-    await load;
-    void Promise.allSettled(pending);
+    await load.stop();
   }
-  await Promise.race([Promise.allSettled(pending), sleep(60_000)]);
+  await load.settled();
   // Old pods may still be finishing their graceful stop; the ready ones must all be new.
   const podsAfter = (await pods(NS, BRIDGE_PODS)).filter(isReady).map((p) => p.metadata.name);
 
-  const stored = await devicesApp.waitFor((msg) => msg.properties.get('mqttSecondTopic') === `/${m}/up`, acked.length, 60_000);
+  const stored = await devicesApp.waitFor((msg) => msg.properties.get('mqttSecondTopic') === `/${m}/up`, load.acked.length, 60_000);
   const storedBodies = countBy(stored, (msg) => msg.body.toString());
-  const lostUp = acked.filter((p) => !storedBodies.has(p)).length;
+  const lostUp = load.acked.filter((p) => !storedBodies.has(p)).length;
   const dupUp = [...storedBodies.values()].reduce((sum, n) => sum + n - 1, 0);
   const downOf = (s: RoamingDevice) => countBy(s.received.filter((r) => r.topic === `devices/${m}/down`), (r) => r.payload.toString());
-  await waitFor('downlink complete', () => subscribers.every((s) => sentDown.every((d) => downOf(s).has(d))) || undefined, 90_000).catch(() => undefined);
-  const lostDown = subscribers.map((s) => sentDown.filter((d) => !downOf(s).has(d)).length);
+  await waitFor('downlink complete', () => subscribers.every((s) => load.sentDown.every((d) => downOf(s).has(d))) || undefined, 90_000).catch(() => undefined);
+  const lostDown = subscribers.map((s) => load.sentDown.filter((d) => !downOf(s).has(d)).length);
   const dupDown = subscribers.map((s) => [...downOf(s).values()].reduce((sum, n) => sum + n - 1, 0));
   const reconnects = [...subscribers, ...publishers].map((d) => d.reconnects);
   console.info(
     `rolling update of 2 pods in ${rollSeconds.toFixed(1)} s under QoS 1 load through the Service: ` +
-      `uplink ${acked.length} acked, ${lostUp} lost, ${dupUp} duplicates; ` +
-      `downlink ${sentDown.length} sent × ${subscribers.length} persistent subscribers, lost ${lostDown.join('/')}, duplicates ${dupDown.join('/')}; ` +
+      `uplink ${load.acked.length} acked, ${lostUp} lost, ${dupUp} duplicates; ` +
+      `downlink ${load.sentDown.length} sent × ${subscribers.length} persistent subscribers, lost ${lostDown.join('/')}, duplicates ${dupDown.join('/')}; ` +
       `${reconnects.reduce((x, y) => x + y, 0)} reconnects`,
   );
   expect(podsAfter).toHaveLength(2);
   expect(podsAfter.filter((p) => podsBefore.includes(p))).toEqual([]);
-  expect(acked.length).toBeGreaterThan(20);
+  expect(load.acked.length).toBeGreaterThan(20);
   expect(lostUp).toBe(0);
   expect(lostDown).toEqual(subscribers.map(() => 0));
 }, 420_000);
