@@ -19,6 +19,7 @@ import { BindingTable } from './mapping/bindings.js';
 import { uplinkBindingOf } from './mapping/uplink.js';
 import { connectedClient } from './mqtt/aedes-internals.js';
 import { createBroker } from './mqtt/broker.js';
+import { closeBroker } from './mqtt/close-broker.js';
 import { ConnectPacer } from './mqtt/connect-pacer.js';
 import { ConnectionLimiter } from './mqtt/connection-limiter.js';
 import { closeServer, listenTcp, listenTls, listenWs, listenWss, type ListenerContext } from './mqtt/listeners.js';
@@ -38,6 +39,8 @@ import type { RefusalReason } from './mapping/refusals.js';
 
 /** Bytes a PUBLISH may take beyond its payload: fixed header, topic (UTF-8), packet id. */
 const PACKET_OVERHEAD = 16;
+/** How long a stop waits for connections that were already closing to finish their last writes. */
+const CLIENTS_CLOSE_WAIT_MS = 3_000;
 
 export interface BridgeOptions {
   /** Watched for binding changes when given. */
@@ -360,7 +363,7 @@ export class Bridge {
     this.pacer.close();
     await this.consumers.stop();
     await withTimeout(this.uplink.drain(), this.config.shutdown.graceMs);
-    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await closeBroker(this.aedes, CLIENTS_CLOSE_WAIT_MS);
     await this.store?.close();
     await listenerClosed;
     await this.producer.stop();

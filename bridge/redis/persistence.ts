@@ -13,6 +13,9 @@ type AsyncPersistence = AedesPersistence;
 const require = createRequire(import.meta.url);
 const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (options: object) => AsyncPersistence;
 
+/** The library's commands that nobody waits for: the LREM and RPUSH that keep the list of wills. */
+const UNAWAITED_COMMANDS = new Set(['lrem', 'rpush']);
+
 /** Enough for every unacknowledged QoS 1 delivery of a busy pod; the oldest go first. */
 const MAX_REMEMBERED_DELIVERIES = 100_000;
 
@@ -48,6 +51,7 @@ export class GuardedPersistence implements InnerPersistence {
   private readonly stopping = new AbortController();
   /** `clientId \n messageId` → queued packet key, for the QoS 1 messages this pod delivered. */
   private readonly deliveredQos1 = new Map<string, string>();
+  private readonly willWrites = new Set<Promise<unknown>>();
   /** What the last start-up load read, and how much of it came from the preload. */
   lastLoad: (PreloadReport & { seconds: number }) | undefined;
 
@@ -55,7 +59,10 @@ export class GuardedPersistence implements InnerPersistence {
     const { db, cluster, ttlSeconds } = options;
     // `conn` with `cluster: true` keeps our connection (prefix, credentials) and still makes the
     // library avoid commands that span Cluster slots.
-    this.inner = new AsyncRedisPersistence({ conn: db, cluster, packetTTL: () => ttlSeconds });
+    const conn = withUnawaitedFailuresCounted(db, (command, err) =>
+      this.degraded('will_list_update', { command, err: err.message }, 'the list of wills not updated (a stale entry is dropped by the next sweep; a missing one is not swept if this pod dies)'),
+    );
+    this.inner = new AsyncRedisPersistence({ conn, cluster, packetTTL: () => ttlSeconds });
   }
 
   async setup(broker: unknown): Promise<void> {
@@ -131,18 +138,29 @@ export class GuardedPersistence implements InnerPersistence {
    * aedes calls it as `delWill(client).finally(...)`: a rejection would go unhandled. The library
    * also sends some will commands without waiting for them: while Redis is away, none are sent.
    */
-  async delWill(client: ClientRef & { brokerId?: string }): Promise<unknown> {
-    if (!this.reachable) return null;
-    try {
-      return await this.inner.delWill(client);
-    } catch {
-      return null;
-    }
+  delWill(client: ClientRef & { brokerId?: string }): Promise<unknown> {
+    if (!this.reachable) return Promise.resolve(null);
+    return this.tracked(this.inner.delWill(client).catch(() => null));
   }
 
-  async putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
-    if (!this.reachable) throw new Error('session store unreachable: a will message cannot be kept');
-    await this.inner.putWill(client, packet);
+  putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
+    if (!this.reachable) return Promise.reject(new Error('session store unreachable: a will message cannot be kept'));
+    return this.tracked(this.inner.putWill(client, packet));
+  }
+
+  /** The will writes still running: the session store lets them finish before it closes the connection. */
+  get willWritesInFlight(): Promise<unknown>[] {
+    return [...this.willWrites];
+  }
+
+  private tracked<T>(work: Promise<T>): Promise<T> {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.willWrites.add(settled);
+    void settled.finally(() => this.willWrites.delete(settled));
+    return work;
   }
 
   private get reachable(): boolean {
@@ -215,4 +233,24 @@ export class GuardedPersistence implements InnerPersistence {
     this.options.metrics.sessionStoreDegraded.inc({ operation });
     this.options.log.warn({ ...fields, operation }, `session store unavailable: ${msg}`);
   }
+}
+
+/**
+ * The connection as the library sees it. It sends the will list's LREM and RPUSH without waiting
+ * for them, so one that fails (Redis went away, or the connection is closing) would be an
+ * unhandled rejection, which the process reports as a crash-worthy bug. Here such a failure is
+ * reported instead; a caller that does wait for the command still gets its rejection.
+ */
+function withUnawaitedFailuresCounted(db: RedisClient, onFailure: (command: string, err: Error) => void): RedisClient {
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof prop !== 'string' || !UNAWAITED_COMMANDS.has(prop) || typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const reply = (value as (...a: unknown[]) => Promise<unknown>).apply(receiver, args);
+        reply.catch((err: Error) => onFailure(prop, err));
+        return reply;
+      };
+    },
+  });
 }

@@ -12,7 +12,7 @@ import { Presence } from './presence.js';
 import { SessionExpiry } from './session-expiry.js';
 import { StoreHealth } from './store-health.js';
 
-/** Pending presence and expiry writes get this long to finish when the pod stops. */
+/** Pending presence, expiry and will writes get this long to finish when the pod stops. */
 const CLOSE_WAIT_MS = 3_000;
 
 /** A claim of a persistent session outlives the session's expiry a little: the sweep ends it first. */
@@ -149,7 +149,8 @@ export class SessionStore {
     this.persistence.abort();
     this.claims.stop();
     await this.expiry.stop();
-    await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+    const writes = [...this.pending, ...this.persistence.willWritesInFlight];
+    await Promise.race([Promise.allSettled(writes), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
     await this.presence.stop();
     const { db } = this.connections;
     if (db.status === 'ready') await db.quit().catch(() => db.disconnect());

@@ -3,7 +3,7 @@ import { parseConfig } from '../../bridge/config/load.js';
 import { BridgeMetrics } from '../../bridge/observability/metrics.js';
 import { openRedis, type RedisClient } from '../../bridge/redis/connection.js';
 import { GuardedPersistence } from '../../bridge/redis/persistence.js';
-import { testLogger } from './support/bridge.js';
+import { metricValue, testLogger } from './support/bridge.js';
 import { REDIS_URL, uniqueId } from './support/env.js';
 
 const createEmitter = createRequire(import.meta.url)('mqemitter') as () => { on(t: string, f: unknown, done: () => void): void; emit(p: unknown, done: () => void): void };
@@ -15,17 +15,23 @@ const createEmitter = createRequire(import.meta.url)('mqemitter') as () => { on(
  */
 const connections: RedisClient[] = [];
 
-function pod(prefix: string): GuardedPersistence {
+function pod(prefix: string, metrics = new BridgeMetrics()): GuardedPersistence {
   const cfg = parseConfig({ sessionStore: { redis: { url: REDIS_URL } } });
   const db = openRedis(cfg, testLogger(), 'persistence-test', { keyPrefix: prefix });
   connections.push(db);
   void db.connect();
-  return new GuardedPersistence({ db, cluster: false, ttlSeconds: 600, mustBeKept: () => true, metrics: new BridgeMetrics(), log: testLogger() });
+  return new GuardedPersistence({ db, cluster: false, ttlSeconds: 600, mustBeKept: () => true, metrics, log: testLogger() });
 }
 
 afterAll(async () => {
-  await Promise.all(connections.map((c) => c.quit()));
+  await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
 });
+
+/** The library waits to hear its own subscription broadcasts: a broker of one process, on mqemitter. */
+function oneProcessBroker(id: string) {
+  const mq = createEmitter();
+  return { id, subscribe: (t: string, f: unknown, done: () => void) => mq.on(t, f, done), publish: (p: unknown, done: () => void) => mq.emit(p, done) };
+}
 
 test('a message delivered twice to one session and acknowledged twice stays queued for another offline session', async () => {
   const prefix = `it:${uniqueId('pers-')}:`;
@@ -49,9 +55,7 @@ test('a message delivered twice to one session and acknowledged twice stays queu
 test('a new pod loads every persistent session from reads sent at once, and matches their subscriptions', async () => {
   const prefix = `it:${uniqueId('preload-')}:`;
   const writer = pod(prefix);
-  // The library waits to hear its own subscription broadcasts: a broker of one process, on mqemitter.
-  const mq = createEmitter();
-  const broker = { id: 'pod-w', subscribe: (t: string, f: unknown, done: () => void) => mq.on(t, f, done), publish: (p: unknown, done: () => void) => mq.emit(p, done) };
+  const broker = oneProcessBroker('pod-w');
   await writer.setup(broker);
   const ids = Array.from({ length: 3_000 }, (_, i) => `GID_pre@@@dev-${i}`);
   for (let i = 0; i < ids.length; i += 500) {
@@ -63,4 +67,21 @@ test('a new pod loads every persistent session from reads sent at once, and matc
   expect(reader.lastLoad).toMatchObject({ clients: 3_000, served: 3_000 });
   const found = (await reader.subscriptionsByTopic('pre/1234/x')) as Array<{ clientId: string }>;
   expect(found.map((s) => s.clientId)).toEqual(['GID_pre@@@dev-1234']);
+});
+
+test('a will list update the library does not wait for, failing as the connection closes, is counted, not an unhandled rejection', async () => {
+  const metrics = new BridgeMetrics();
+  const persistence = pod(`it:${uniqueId('wills-')}:`, metrics);
+  await persistence.setup(oneProcessBroker('pod-c'));
+  const db = connections.at(-1)!;
+  // Sent after QUIT: Redis never answers them, and ioredis rejects them when the socket closes.
+  const closed = db.quit().catch(() => undefined); // answered, or cut off by the close: either way it is gone
+  const client = { id: uniqueId('GID_w@@@closing-') };
+  const will = { cmd: 'publish', topic: 'w/x', payload: Buffer.from('bye'), qos: 1, retain: false };
+  // Its SET it does wait for, and putWill reports that: cut off by the close, or refused once the socket no longer takes writes.
+  await expect(persistence.putWill(client as never, will as never)).rejects.toThrow(/Connection is closed|Stream isn't writeable/);
+  await closed;
+  await new Promise((r) => setImmediate(r));
+  // putWill's LREM and RPUSH, which the library sends without waiting for them.
+  expect(await metricValue({ metrics }, 'mqbridge_session_store_degraded_total', { operation: 'will_list_update' })).toBe(2);
 });

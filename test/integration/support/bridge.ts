@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { Bridge } from '../../../bridge/bridge.js';
 import { parseConfig } from '../../../bridge/config/load.js';
 import type { BridgeConfig } from '../../../bridge/config/schema.js';
+import type { BridgeMetrics } from '../../../bridge/observability/metrics.js';
 import { ROCKETMQ_ENDPOINT, uniqueId, waitFor } from './env.js';
 
 type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -28,7 +29,7 @@ export async function startBridge(consumerGroup: string, overrides: Overrides = 
   return bridge;
 }
 
-export async function metricValue(bridge: Bridge, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(bridge: { metrics: BridgeMetrics }, name: string, labels: Record<string, string> = {}): Promise<number> {
   const metric = bridge.metrics.registry.getSingleMetric(name);
   if (!metric) throw new Error(`no metric ${name}`);
   const { values } = await metric.get();
