@@ -304,14 +304,11 @@ export class Bridge {
   /** The file, and the ConfigMap through the API server when the config names it and credentials exist. */
   private followConfig(path: string): ConfigFollower {
     const { config, metrics, log } = this;
-    const ref = config.reload.configMap;
-    const kc = ref ? kubeConfigFor(this.options.kubeconfig) : undefined;
-    if (ref && !kc) log.info({ configMap: `${ref.namespace}/${ref.name}` }, 'no API credentials (not in a pod): following the config file only');
     return new ConfigFollower({
       path,
       initialText: this.options.configText ?? '',
-      pollMs: config.reload.pollMs,
-      ...(ref && kc ? { configMap: { ref, kc } } : {}),
+      reload: config.reload,
+      kubeConfig: () => kubeConfigFor(this.options.kubeconfig),
       apply: (next) => this.reload(next),
       onResult: (result, source) => metrics.reloads.inc({ result, source }),
       onSourceUp: (up) => metrics.configMapWatchUp.set(up ? 1 : 0),
@@ -333,7 +330,7 @@ export class Bridge {
     return { ready: Object.values(checks).every(Boolean), checks };
   }
 
-  /** Applies a new config: bindings and log level live; anything else needs a restart. */
+  /** Applies a new config: bindings, log level and reload settings live; anything else needs a restart. */
   async reload(next: BridgeConfig): Promise<void> {
     const needsRestart = changedRestartFields(this.config, next);
     if (needsRestart.length > 0) {
@@ -342,7 +339,8 @@ export class Bridge {
     this.table = new BindingTable(next.bindings);
     this.restartPending = needsRestart;
     this.log.level = next.log.level;
-    this.config = { ...this.config, bindings: next.bindings, log: next.log };
+    // `reload` the follower takes itself once this config is in force (config/follower.ts).
+    this.config = { ...this.config, bindings: next.bindings, log: next.log, reload: next.reload };
     this.metrics.bindings.set(this.table.size);
     this.log.info({ bindings: next.bindings.map((b) => `${b.mqttParentTopic}->${b.rocketmqTopic}:${b.direction}`) }, 'bindings reloaded');
     await this.consumers.setTopics(this.table.downlinkByTopic().keys());

@@ -10,9 +10,10 @@ export interface FollowerOptions {
   path: string;
   /** The file text the bridge started with. */
   initialText: string;
-  pollMs: number;
-  /** With credentials: the ConfigMap is also followed through the API server. */
-  configMap?: { ref: ConfigMapRef; kc: KubeConfig };
+  /** The `reload` section the bridge started with; each config put in force brings its own. */
+  reload: BridgeConfig['reload'];
+  /** The pod's API credentials, read when a ConfigMap is to be followed; without them, only its mounted file is. */
+  kubeConfig(): KubeConfig | undefined;
   /** Puts a config in force; resolves once it is. */
   apply(config: BridgeConfig, hash: string): Promise<void>;
   onResult(result: 'applied' | 'invalid' | 'ignored', source: 'file' | 'configmap'): void;
@@ -48,27 +49,53 @@ export class ConfigFollower {
   private readonly once = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
   private readonly watcher: ConfigWatcher;
-  private readonly source: ConfigMapSource | undefined;
+  private source: { ref: ConfigMapRef; watch: ConfigMapSource } | undefined;
+  private started = false;
 
   constructor(private readonly opts: FollowerOptions) {
     this.hashInForce = configHash(opts.initialText);
     this.remember(this.hashInForce);
-    this.watcher = new ConfigWatcher(opts.path, this.hashInForce, opts.pollMs, {
+    this.watcher = new ConfigWatcher(opts.path, this.hashInForce, opts.reload.pollMs, {
       onChange: (config, hash) => this.enqueue(() => this.fromFile(config, hash)),
       onInvalid: (err, hash) => this.refuse(err, hash, 'file'),
-      onWatchError: (err) => opts.log.warn({ err: err.message, pollMs: opts.pollMs }, 'cannot watch the config directory; polling only'),
+      onWatchError: (err) => opts.log.warn({ err: err.message }, 'cannot watch the config directory; polling only'),
     });
-    if (opts.configMap) {
-      const { ref, kc } = opts.configMap;
-      this.source = new ConfigMapSource(ref, kc, {
-        onText: (text) => this.enqueue(() => this.fromConfigMap(text)),
-        onConnected: () => opts.onSourceUp?.(true),
-        onError: (err, retryInMs) => {
-          opts.onSourceUp?.(false);
-          opts.log.warn({ configMap: `${ref.namespace}/${ref.name}`, err: err.message, retryInMs }, 'cannot watch the ConfigMap; following the mounted file meanwhile');
-        },
-      });
+    this.followConfigMap(opts.reload.configMap);
+  }
+
+  /** The ConfigMap followed through the API server, if any. */
+  get configMap(): ConfigMapRef | undefined {
+    return this.source?.ref;
+  }
+
+  /** Takes the `reload` section of a config put in force: the poll interval and the ConfigMap to follow. */
+  follow(reload: BridgeConfig['reload']): void {
+    this.watcher.setPollMs(reload.pollMs);
+    this.followConfigMap(reload.configMap);
+  }
+
+  private followConfigMap(ref: ConfigMapRef | undefined): void {
+    if (sameConfigMap(ref, this.source?.ref) || (ref === undefined && this.source === undefined)) return;
+    if (this.source) {
+      this.source.watch.stop();
+      this.source = undefined;
+      this.opts.onSourceUp?.(false);
     }
+    if (!ref) return;
+    const { log } = this.opts;
+    const kubeConfig = this.opts.kubeConfig();
+    const name = `${ref.namespace}/${ref.name}`;
+    if (!kubeConfig) return log.info({ configMap: name }, 'no API credentials (not in a pod): following the config file only');
+    const watch = new ConfigMapSource(ref, kubeConfig, {
+      onText: (text) => this.enqueue(() => this.fromConfigMap(text, ref)),
+      onConnected: () => this.opts.onSourceUp?.(true),
+      onError: (err, retryInMs) => {
+        this.opts.onSourceUp?.(false);
+        log.warn({ configMap: name, err: err.message, retryInMs }, 'cannot watch the ConfigMap; following the mounted file meanwhile');
+      },
+    });
+    this.source = { ref, watch };
+    if (this.started) watch.start();
   }
 
   /** sha256 of the config text in force. */
@@ -82,13 +109,15 @@ export class ConfigFollower {
   }
 
   start(): void {
+    this.started = true;
     this.watcher.start();
-    this.source?.start();
+    this.source?.watch.start();
   }
 
   stop(): void {
+    this.started = false;
     this.watcher.stop();
-    this.source?.stop();
+    this.source?.watch.stop();
   }
 
   private enqueue(work: () => Promise<void>): void {
@@ -100,10 +129,11 @@ export class ConfigFollower {
     await this.put(config, hash, 'file');
   }
 
-  private async fromConfigMap(text: string): Promise<void> {
+  private async fromConfigMap(text: string, ref: ConfigMapRef): Promise<void> {
+    // A text of a ConfigMap no longer followed, queued before the switch.
+    if (!sameConfigMap(ref, this.source?.ref)) return;
     const hash = configHash(text);
     if (!takesText('configmap', hash, this.hashInForce, this.once, true)) return;
-    const ref = this.opts.configMap!.ref;
     let config: BridgeConfig;
     try {
       config = parseConfigText(text, `ConfigMap ${ref.namespace}/${ref.name}`);
@@ -116,6 +146,7 @@ export class ConfigFollower {
 
   private async put(config: BridgeConfig, hash: string, source: 'file' | 'configmap'): Promise<void> {
     await this.opts.apply(config, hash);
+    this.follow(config.reload);
     this.hashInForce = hash;
     this.refused = undefined;
     this.remember(hash);
@@ -134,4 +165,8 @@ export class ConfigFollower {
     this.once.add(hash);
     if (this.once.size > REMEMBERED) this.once.delete(this.once.values().next().value!);
   }
+}
+
+function sameConfigMap(a: ConfigMapRef | undefined, b: ConfigMapRef | undefined): boolean {
+  return a !== undefined && b !== undefined && a.namespace === b.namespace && a.name === b.name && a.key === b.key;
 }

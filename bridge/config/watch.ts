@@ -35,13 +35,12 @@ export class ConfigWatcher {
   constructor(
     private readonly path: string,
     private lastHash: string,
-    private readonly pollMs: number,
+    private pollMs: number,
     private readonly handlers: WatchHandlers,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.check(), this.pollMs);
-    this.timer.unref();
+    this.startPolling();
     try {
       // Other files may share the directory (a log the bridge itself writes, in the demo's
       // pods): their events are ignored, so they neither cost reads nor hold a reload back.
@@ -55,11 +54,26 @@ export class ConfigWatcher {
     }
   }
 
+  /** A new poll interval (`reload.pollMs` of a config put in force), from now on. */
+  setPollMs(pollMs: number): void {
+    if (pollMs === this.pollMs) return;
+    this.pollMs = pollMs;
+    if (this.timer === undefined) return; // not polling yet: start() uses it
+    clearInterval(this.timer);
+    this.startPolling();
+  }
+
   stop(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
     clearTimeout(this.settle);
     this.settle = undefined;
     this.dirWatch?.close();
+  }
+
+  private startPolling(): void {
+    this.timer = setInterval(() => void this.check(), this.pollMs);
+    this.timer.unref();
   }
 
   /** A check shortly after the first event of a burst; later events of it do not postpone it. */
