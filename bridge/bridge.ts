@@ -13,6 +13,7 @@ import { kubeConfigFor } from './config/configmap-source.js';
 import { ConfigFollower } from './config/follower.js';
 import { RELOADABLE_SECTIONS, configHash, type ConfigReport } from './config/report.js';
 import { DownlinkService } from './downlink/service.js';
+import { readinessOf } from './http/readiness.js';
 import { startHttpServer, type Readiness } from './http/server.js';
 import { startTokenApiServer } from './http/token-api-server.js';
 import { BindingTable } from './mapping/bindings.js';
@@ -317,17 +318,16 @@ export class Bridge {
   }
 
   readiness(): Readiness {
-    const checks = {
-      listening: this.mqttServer?.listening === true && !this.stopping,
-      rocketmqProducer: this.producer.started,
-      rocketmqReachable: this.health.up,
-      bindingsLoaded: true,
-      tokenRevocationsKnown: this.auth.revocationsKnown,
-      ...(this.store ? { sessionStore: this.store.up } : {}),
-      // A full pod keeps its connections; unready, it gets no new ones from the Service (they would be refused).
-      roomForConnections: this.limiter.connections < this.config.mqtt.maxConnections,
-    };
-    return { ready: Object.values(checks).every(Boolean), checks };
+    return readinessOf({
+      listening: this.mqttServer?.listening === true,
+      stopping: this.stopping,
+      producerStarted: this.producer.started,
+      rocketmqUp: this.health.up,
+      revocationsKnown: this.auth.revocationsKnown,
+      sessionStoreUp: this.store?.up,
+      connections: this.limiter.connections,
+      maxConnections: this.config.mqtt.maxConnections,
+    });
   }
 
   /** Applies a new config: bindings, log level and reload settings live; anything else needs a restart. */
