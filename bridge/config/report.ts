@@ -9,9 +9,6 @@ import { z } from 'zod';
  */
 export const CONFIG_REPORT_PATH = '/configz';
 
-/** The config sections a running bridge applies on reload; every other change waits for a restart. */
-export const RELOADABLE_SECTIONS = ['bindings', 'log', 'reload'] as const;
-
 /** The fields of a binding that decide what it does; a pod has a binding when all of them match. */
 const bindingFields = z.object({
   mqttParentTopic: z.string(),

@@ -1,19 +1,14 @@
 import { z } from 'zod';
+import { DIRECTIONS, PARENT_TOPIC_PATTERN, QOS_LEVELS, ROCKETMQ_NAME_PATTERN, bridgeConsumerGroup } from '../../contract/rules.js';
 
-/** Parent topic rule of the mapping contract: 3–64 chars of [A-Za-z0-9_-]. */
-export const PARENT_TOPIC_PATTERN = /^[A-Za-z0-9_-]{3,64}$/;
-/** RocketMQ's own topic name rule (TopicValidator): at most 127 chars of [%|A-Za-z0-9_-]. */
-export const ROCKETMQ_TOPIC_PATTERN = /^[%|A-Za-z0-9_-]{1,127}$/;
-
-export const DIRECTIONS = ['Bidirectional', 'MqttToRocketmq', 'RocketmqToMqtt'] as const;
-export type Direction = (typeof DIRECTIONS)[number];
-
-const qos = z.union([z.literal(0), z.literal(1), z.literal(2)]);
+const parentTopic = new RegExp(PARENT_TOPIC_PATTERN);
+const rocketmqName = new RegExp(ROCKETMQ_NAME_PATTERN);
+const qos = z.union(QOS_LEVELS.map((level) => z.literal(level)) as [z.ZodLiteral<0>, z.ZodLiteral<1>, z.ZodLiteral<2>]);
 const port = z.number().int().min(0).max(65535);
 
 export const bindingSchema = z.strictObject({
-  mqttParentTopic: z.string().regex(PARENT_TOPIC_PATTERN, 'must be 3-64 characters of A-Z a-z 0-9 _ -'),
-  rocketmqTopic: z.string().regex(ROCKETMQ_TOPIC_PATTERN, 'must be 1-127 characters of A-Z a-z 0-9 _ - % |'),
+  mqttParentTopic: z.string().regex(parentTopic, 'must be 3-64 characters of A-Z a-z 0-9 _ -'),
+  rocketmqTopic: z.string().regex(rocketmqName, 'must be 1-127 characters of A-Z a-z 0-9 _ - % |'),
   direction: z.enum(DIRECTIONS).default('Bidirectional'),
   /** QoS given to devices for RocketMQ messages that carry no `qoslevel`. */
   defaultQos: qos.default(1),
@@ -157,7 +152,7 @@ export const configSchema = z
         endpoints: z.string().min(1, 'must name at least one host:port').default('127.0.0.1:8081'),
         namespace: z.string().default(''),
         /** Defaults to `mqbridge-<bridge.name>`: one group per bridge, so its pods share the downlink. */
-        consumerGroup: z.string().regex(ROCKETMQ_TOPIC_PATTERN).optional(),
+        consumerGroup: z.string().regex(rocketmqName).optional(),
         sslEnabled: z.boolean().default(false),
         requestTimeoutMs: z.number().int().min(100).default(3_000),
         receiveBatchSize: z.number().int().min(1).max(32).default(32),
@@ -249,5 +244,5 @@ export function redisKeyPrefixOf(cfg: BridgeConfig): string {
 }
 
 export function consumerGroupOf(cfg: BridgeConfig): string {
-  return cfg.rocketmq.consumerGroup ?? `mqbridge-${cfg.bridge.name.replace(/\./g, '-')}`;
+  return cfg.rocketmq.consumerGroup ?? bridgeConsumerGroup(cfg.bridge.name);
 }

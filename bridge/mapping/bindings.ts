@@ -1,4 +1,5 @@
-import type { Binding, Direction } from '../config/schema.js';
+import type { Direction } from '../../contract/rules.js';
+import type { Binding } from '../config/schema.js';
 
 export function allowsUplink(direction: Direction): boolean {
   return direction !== 'RocketmqToMqtt';

@@ -1,5 +1,6 @@
 import type { Binding } from '../config/schema.js';
-import { PROP, parseQos, type Qos } from './properties.js';
+import type { Qos } from '../../contract/rules.js';
+import { PROP, parseQos } from './properties.js';
 import { refuse, type Refusal } from './refusals.js';
 import { hasWildcard, p2pTargetOf } from './topics.js';
 

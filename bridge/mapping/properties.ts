@@ -1,3 +1,5 @@
+import type { Qos } from '../../contract/rules.js';
+
 /** User property names of the mapping contract (Alibaba Cloud MQTT convention). */
 export const PROP = {
   qos: 'qoslevel',
@@ -26,7 +28,6 @@ export function payloadOf(body: Buffer, properties: ReadonlyMap<string, string>)
   return properties.get(PROP.emptyBody) === 'true' ? Buffer.alloc(0) : body;
 }
 
-export type Qos = 0 | 1 | 2;
 
 export function parseQos(value: string | undefined): Qos | undefined {
   if (value === '0' || value === '1' || value === '2') return Number(value) as Qos;

@@ -1,7 +1,8 @@
 import type { Binding } from '../config/schema.js';
 import type { BindingTable } from './bindings.js';
 import { allowsDownlink, allowsUplink } from './bindings.js';
-import { EMPTY_PAYLOAD_PLACEHOLDER, PROP, type Qos } from './properties.js';
+import type { Qos } from '../../contract/rules.js';
+import { EMPTY_PAYLOAD_PLACEHOLDER, PROP } from './properties.js';
 import { refuse, type Refusal } from './refusals.js';
 import { hasControlCharacter, hasWildcard, isInternalTopic, p2pTargetOf, splitTopic } from './topics.js';
 

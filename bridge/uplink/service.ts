@@ -1,6 +1,6 @@
 import type { PublishPacket, Client } from 'aedes';
 import type { BindingTable } from '../mapping/bindings.js';
-import type { Qos } from '../mapping/properties.js';
+import type { Qos } from '../../contract/rules.js';
 import type { Refusal } from '../mapping/refusals.js';
 import { p2pInternalTopic } from '../mapping/topics.js';
 import { planUplink, type UplinkLimits, type UplinkPlan } from '../mapping/uplink.js';

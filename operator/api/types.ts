@@ -9,6 +9,8 @@
  * (the server fills them in), objects built in code may leave them out.
  */
 
+import { DIRECTIONS, PARENT_TOPIC_PATTERN, ROCKETMQ_NAME_PATTERN, type Direction, type Qos } from '../../contract/rules.js';
+
 export const GROUP = 'mqbridge.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}` as const;
@@ -58,11 +60,11 @@ export const PATTERNS = {
   /** Keys of a Secret's data. */
   secretKey: '^[-._a-zA-Z0-9]+$',
   /** `spec.rocketmq.consumerGroup`; as strict as the bridge's config (bridge/config/schema.ts). */
-  consumerGroup: '^[%|A-Za-z0-9_-]{1,127}$',
+  consumerGroup: ROCKETMQ_NAME_PATTERN,
   /** `TopicBinding.spec.mqttParentTopic`, the mapping contract's parent topic rule. */
-  mqttParentTopic: '^[A-Za-z0-9_-]{3,64}$',
+  mqttParentTopic: PARENT_TOPIC_PATTERN,
   /** `TopicBinding.spec.rocketmqTopic`, RocketMQ's topic name rule. */
-  rocketmqTopic: '^[%|A-Za-z0-9_-]{1,127}$',
+  rocketmqTopic: ROCKETMQ_NAME_PATTERN,
 } as const;
 
 // ------------------------------------------------------------------------------ common shapes
@@ -148,7 +150,7 @@ export interface RocketmqSpec {
   endpoints: string;
   namespace?: string;
   credentialsSecret?: CredentialsSecretRef;
-  /** Unset: `mqbridge_<namespace>_<name>` (operator/render/names.ts, defaultConsumerGroup). */
+  /** Unset: `mqbridge_<namespace>_<name>` (contract/rules.ts, defaultConsumerGroup). */
   consumerGroup?: string;
 }
 
@@ -313,10 +315,7 @@ export interface MqttBridge {
 
 // ------------------------------------------------------------------------------ TopicBinding
 
-export const DIRECTIONS = ['Bidirectional', 'MqttToRocketmq', 'RocketmqToMqtt'] as const;
-export type Direction = (typeof DIRECTIONS)[number];
-
-export type Qos = 0 | 1 | 2;
+export { DIRECTIONS, type Direction, type Qos };
 
 export interface TopicBindingSpec {
   /** Name of an MqttBridge in the same namespace. Immutable. */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { RELOADABLE_SECTIONS } from '../../bridge/config/report.js';
+import { RELOADABLE_SECTIONS, defaultConsumerGroup } from '../../contract/rules.js';
 import { MQTT_BRIDGE_DEFAULTS, MQTT_LIMIT_FIELDS, type MqttBridge, type SessionStoreSpec, type TopicBinding } from '../api/types.js';
-import { ACCESS_KEYS_DIR, CONFIG_FILE, HTTP_PORT, TLS_DIR, defaultConsumerGroup, objectNames } from './names.js';
+import { ACCESS_KEYS_DIR, CONFIG_FILE, HTTP_PORT, TLS_DIR, objectNames } from './names.js';
 
 /** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings. */
 export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicBinding[]) {

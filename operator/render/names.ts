@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node';
 
 /** Field manager of every server-side apply the operator makes. */
@@ -60,19 +59,3 @@ export function metadataFor(owner: BridgeRef, name: string, extra: Partial<Kuber
   };
 }
 
-/** RocketMQ's longest group name (as the bridge's config accepts it). */
-const GROUP_MAX_LENGTH = 127;
-
-/**
- * The consumer group of an MqttBridge that names none: `mqbridge_<namespace>_<name>`. Neither a
- * namespace (a DNS label) nor an MqttBridge name (a DNS-1035 label) has an `_`, so the first one
- * after the prefix ends the namespace, and no two bridges share a group (the old
- * `mqbridge-<namespace>-<name>` made `team-a`/`x` and `team`/`a-x` one). A longer one keeps its
- * start and ends in `__` and a hash of namespace and name; `__` never occurs in the short form.
- */
-export function defaultConsumerGroup(namespace: string, name: string): string {
-  const plain = `mqbridge_${namespace}_${name}`;
-  if (plain.length <= GROUP_MAX_LENGTH) return plain;
-  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 16);
-  return `${plain.slice(0, GROUP_MAX_LENGTH - hash.length - 2)}__${hash}`;
-}

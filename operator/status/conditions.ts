@@ -1,12 +1,4 @@
-/** metav1.Condition */
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  observedGeneration?: number;
-  lastTransitionTime: string;
-  reason: string;
-  message: string;
-}
+import type { Condition } from '../api/types.js';
 
 export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
 

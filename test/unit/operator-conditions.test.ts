@@ -1,4 +1,5 @@
-import { setConditions, type Condition } from '../../operator/status/conditions.js';
+import type { Condition } from '../../operator/api/types.js';
+import { setConditions } from '../../operator/status/conditions.js';
 
 const t0 = new Date('2026-01-01T00:00:00.000Z');
 const t1 = new Date('2026-01-01T00:05:00.000Z');

@@ -1,7 +1,7 @@
 import { parse } from 'yaml';
 import type { MqttBridge, TopicBinding } from '../../operator/api/types.js';
 import { configText, renderBridgeConfig, restartHash } from '../../operator/render/config.js';
-import { defaultConsumerGroup } from '../../operator/render/names.js';
+import { defaultConsumerGroup } from '../../contract/rules.js';
 import { renderObjects } from '../../operator/render/objects.js';
 import { parseConfigText } from '../../bridge/config/load.js';
 
