@@ -227,6 +227,8 @@ export const configSchema = z
   });
 
 export type BridgeConfig = z.infer<typeof configSchema>;
+/** A config file's content before defaults: what the operator renders into a bridge's ConfigMap. */
+export type BridgeConfigInput = z.input<typeof configSchema>;
 export type Binding = z.infer<typeof bindingSchema>;
 
 /** Whether the token API is served: it is on by default wherever tokens are accepted. */

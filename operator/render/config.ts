@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import type { BridgeConfigInput } from '../../bridge/config/schema.js';
 import { RELOADABLE_SECTIONS, defaultConsumerGroup } from '../../contract/rules.js';
 import { MQTT_BRIDGE_DEFAULTS, MQTT_LIMIT_FIELDS, type MqttBridge, type SessionStoreSpec, type TopicBinding } from '../api/types.js';
 import { ACCESS_KEYS_DIR, CONFIG_FILE, HTTP_PORT, TLS_DIR, objectNames } from './names.js';
 
-/** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings. */
+/** The bridge config file (see docs/configuration.md) for one MqttBridge and its bound TopicBindings, typed as the bridge's schema takes it. */
 export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicBinding[]) {
   const { spec } = bridge;
   const ns = bridge.metadata.namespace!;
@@ -57,7 +58,7 @@ export function renderBridgeConfig(bridge: MqttBridge, bindings: readonly TopicB
     log: { level: spec.logLevel ?? MQTT_BRIDGE_DEFAULTS.logLevel },
     // Followed through the API server by the pods too, ahead of the kubelet's refresh of the file.
     reload: { configMap: { namespace: ns, name: objectNames(name).configMap, key: CONFIG_FILE } },
-  };
+  } satisfies BridgeConfigInput;
 }
 
 export type RenderedConfig = ReturnType<typeof renderBridgeConfig>;
