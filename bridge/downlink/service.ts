@@ -1,6 +1,7 @@
 import type { Aedes } from 'aedes';
 import type { MessageView } from 'rocketmq-client-nodejs';
 import type { BindingTable } from '../mapping/bindings.js';
+import { DELIVERED, DROPPED, retryLater, type DeliveryResult } from './delivery-result.js';
 import { connectedClient } from '../mqtt/aedes-internals.js';
 import { planDownlink } from '../mapping/downlink.js';
 import { payloadOf } from '../mapping/properties.js';
@@ -23,8 +24,8 @@ export interface DownlinkDeps {
 
 /**
  * RocketMQ → devices. Resolves once aedes has taken the message (for QoS > 0 that includes
- * queueing it for offline persistent sessions), so the caller acks only then. Messages that
- * cannot be delivered however often they come back are logged, counted and acked.
+ * queueing it for offline persistent sessions) or it is clear that it cannot be delivered now
+ * or ever; the result says which, and the consumer acks by it (`delivery-result.ts`).
  */
 export class DownlinkService {
   constructor(private readonly deps: DownlinkDeps) {}
@@ -35,38 +36,40 @@ export class DownlinkService {
     return (await this.deps.isOnline?.(clientId)) ?? false;
   }
 
-  async deliver(rocketmqTopic: string, message: MessageView): Promise<void> {
+  async deliver(rocketmqTopic: string, message: MessageView): Promise<DeliveryResult> {
     const { bindings, origin, maxTopicLength, metrics, log, aedes } = this.deps;
     const binding = bindings().downlinkByTopic().get(rocketmqTopic);
     // Unbound meanwhile: leave it unacked in RocketMQ rather than lose it.
-    if (!binding) throw new Error(`RocketMQ topic ${rocketmqTopic} is no longer bound for downlink`);
+    if (!binding) return retryLater('unbound');
 
     const plan = planDownlink(binding, message.properties, origin, maxTopicLength);
     if (!plan.ok) {
       metrics.refused(plan.reason);
       log.warn({ topic: rocketmqTopic, messageId: message.messageId, reason: plan.reason, detail: plan.detail }, 'RocketMQ message not deliverable');
-      return;
+      return DROPPED;
     }
-    if (plan.kind === 'echo') return;
+    if (plan.kind === 'echo') return DROPPED;
     if (this.deps.storeUp && !this.deps.storeUp()) {
       // Unacked, it comes back once the invisible duration is over; by then Redis may be back.
       metrics.sessionStoreDegraded.inc({ operation: 'downlink_left_in_rocketmq' });
-      throw new Error('session store unreachable: left in RocketMQ for redelivery');
+      return retryLater('session_store_unreachable');
     }
     if (plan.kind === 'p2p' && !plan.keepWhileOffline && !(await this.isOnline(plan.target))) {
       // cleansessionflag=true: for online devices only.
       metrics.refused('p2p_target_offline');
       log.debug({ target: plan.target, messageId: message.messageId }, 'P2P target offline; message not kept');
-      return;
+      return DROPPED;
     }
     const topic = plan.kind === 'p2p' ? p2pInternalTopic(plan.target, plan.topic) : plan.topic;
-    await new Promise<void>((resolve, reject) => {
+    const published = await new Promise<Error | undefined>((resolve) => {
       const packet = { cmd: 'publish' as const, topic, payload: payloadOf(message.body, message.properties), qos: plan.qos, retain: false, dup: false };
-      aedes.publish({ ...packet, clientId: ROCKETMQ_PUBLISHER } as typeof packet, (err) => (err ? reject(err) : resolve()));
+      aedes.publish({ ...packet, clientId: ROCKETMQ_PUBLISHER } as typeof packet, (err) => resolve(err ?? undefined));
     });
+    if (published) return retryLater('publish_failed', published);
     metrics.messages.inc({ direction: 'downlink', binding: binding.mqttParentTopic });
     metrics.bytes.inc({ direction: 'downlink', binding: binding.mqttParentTopic }, message.body.length);
     if (message.bornTimestamp) metrics.downlinkDelaySeconds.observe((Date.now() - message.bornTimestamp.getTime()) / 1000);
+    return DELIVERED;
   }
 }
 

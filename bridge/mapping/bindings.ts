@@ -12,9 +12,12 @@ export function allowsDownlink(direction: Direction): boolean {
 /** The bindings in force, looked up by MQTT parent topic. Immutable: a reload builds a new one. */
 export class BindingTable {
   private readonly byParent: ReadonlyMap<string, Binding>;
+  private readonly byDownlinkTopic: ReadonlyMap<string, Binding>;
 
   constructor(readonly bindings: readonly Binding[]) {
     this.byParent = new Map(bindings.map((b) => [b.mqttParentTopic, b]));
+    // Once per config, not per downlink message.
+    this.byDownlinkTopic = new Map(bindings.filter((b) => allowsDownlink(b.direction)).map((b) => [b.rocketmqTopic, b]));
   }
 
   get size(): number {
@@ -26,9 +29,7 @@ export class BindingTable {
   }
 
   /** The binding that delivers each RocketMQ topic to MQTT (config validation keeps it unique). */
-  downlinkByTopic(): Map<string, Binding> {
-    const topics = new Map<string, Binding>();
-    for (const b of this.bindings) if (allowsDownlink(b.direction)) topics.set(b.rocketmqTopic, b);
-    return topics;
+  downlinkByTopic(): ReadonlyMap<string, Binding> {
+    return this.byDownlinkTopic;
   }
 }

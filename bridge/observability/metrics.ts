@@ -76,6 +76,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly downlinkLeftUnacked = new Counter({
+    name: 'mqbridge_downlink_left_unacked_total',
+    help: 'RocketMQ messages left unacked for redelivery, by reason (unbound, session_store_unreachable, publish_failed, handler_failed)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly downlinkDelaySeconds = new Histogram({
     name: 'mqbridge_downlink_delay_seconds',
     help: 'Time from a message being stored in RocketMQ to its hand-over to MQTT delivery',

@@ -1,4 +1,5 @@
 import { SimpleConsumer, type BaseClientOptions, type MessageView } from 'rocketmq-client-nodejs';
+import { isFault, retryLater, type DeliveryResult } from '../downlink/delivery-result.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { unlessAborted } from '../util/abortable.js';
@@ -21,8 +22,8 @@ function withDeadline<T>(work: Promise<T>, ms: number, error: () => Error): Prom
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-/** Hands one message to MQTT; resolves once aedes has taken it, and only then is it acked. */
-export type MessageHandler = (topic: string, message: MessageView) => Promise<void>;
+/** Hands one message to MQTT; what it resolves to decides whether the message is acked. */
+export type MessageHandler = (topic: string, message: MessageView) => Promise<DeliveryResult>;
 
 export interface ReceiveSettings {
   consumerGroup: string;
@@ -136,18 +137,20 @@ class TopicReceiver {
     }
   }
 
-  /** Hands the message to MQTT; false when that failed and it must not be acked. */
+  /** Hands the message to MQTT; false when it must stay unacked (RocketMQ redelivers it after its invisible duration). */
   private async deliver(message: MessageView): Promise<boolean> {
     const { log, metrics, handle } = this.deps;
-    try {
-      await handle(this.topic, message);
-      return true;
-    } catch (err) {
-      // Not acked: RocketMQ redelivers it once the invisible duration is over.
+    const result = await handle(this.topic, message).catch((err: unknown) => retryLater('handler_failed', err instanceof Error ? err : new Error(String(err))));
+    if (result.outcome !== 'retry-later') return true;
+    metrics.downlinkLeftUnacked.inc({ reason: result.reason });
+    const fields = { topic: this.topic, messageId: message.messageId, reason: result.reason, ...(result.err ? { err: errorMessage(result.err) } : {}) };
+    if (isFault(result.reason)) {
       metrics.errors.inc({ component: 'downlink' });
-      log.error({ topic: this.topic, messageId: message.messageId, err: errorMessage(err) }, 'downlink delivery failed');
-      return false;
+      log.error(fields, 'downlink delivery failed; left in RocketMQ for redelivery');
+    } else {
+      log.debug(fields, 'downlink message left in RocketMQ for redelivery');
     }
+    return false;
   }
 
   private async ack(consumer: SimpleConsumer, messages: MessageView[]): Promise<void> {
