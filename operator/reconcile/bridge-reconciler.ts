@@ -40,7 +40,7 @@ export interface ReconcilerDeps {
   configReports?: (pods: readonly ReadyPod[]) => Promise<PodConfig[]>;
 }
 
-/** A reconcile that went through; `requeueAfterMs`: look again then (a config still on its way to pods). */
+/** A reconcile that went through; `requeueAfterMs`: look again then (a config on its way to pods, a RocketMQ topic still missing). */
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
@@ -48,6 +48,19 @@ export interface ReconcileResult {
 /** How often a bridge whose pods do not all run the current config is looked at again: often at first, then calmly. */
 export function propagationPollMs(staleForMs: number): number {
   return staleForMs < 30_000 ? 500 : 5_000;
+}
+
+/**
+ * How soon a bridge with a binding whose RocketMQ topic is missing is looked at again: once the
+ * topic checker's answer has expired (10 s), so a topic someone creates is bound then, not at
+ * the next full resync.
+ */
+export const MISSING_TOPIC_RECHECK_MS = 10_000;
+
+/** The sooner of the looks something still waits for; none when nothing does. Pure. */
+export function nextLookAfter(propagationMs: number | undefined, topicMissing: boolean): ReconcileResult {
+  const waits = [propagationMs, topicMissing ? MISSING_TOPIC_RECHECK_MS : undefined].filter((ms): ms is number => ms !== undefined);
+  return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : {};
 }
 
 const CONFIG_REPORT_TIMEOUT_MS = 1_000;
@@ -108,7 +121,8 @@ export class BridgeReconciler {
     await this.writeBindingStatuses(bindings, resolution.verdicts, rollout);
     await this.writeBridgeStatus(live, outcome, resolution.active.length, config.mqtt.port, rollout);
     if (!outcome.ok && !outcome.stalled) throw new Error(outcome.message); // retried with backoff
-    return this.nextLook(key, rollout);
+    const topicMissing = [...resolution.verdicts.values()].some((v) => v.state === 'TopicNotFound');
+    return nextLookAfter(this.propagationLook(key, rollout), topicMissing);
   }
 
   /** What the bridge's ready pods run, against the config just rendered. */
@@ -122,14 +136,15 @@ export class BridgeReconciler {
     return propagation(configHash(configText(config)), pods.length > 0 ? await this.configReports(pods) : []);
   }
 
-  private nextLook(key: string, rollout: Propagation): ReconcileResult {
+  /** When to look at the pods again, while not all of them run the current config. */
+  private propagationLook(key: string, rollout: Propagation): number | undefined {
     if (rollout.current === rollout.readyPods) {
       this.staleSince.delete(key);
-      return {};
+      return undefined;
     }
     const since = this.staleSince.get(key) ?? Date.now();
     this.staleSince.set(key, since);
-    return { requeueAfterMs: propagationPollMs(Date.now() - since) };
+    return propagationPollMs(Date.now() - since);
   }
 
   private async topicExistence(bridge: MqttBridge, bindings: TopicBinding[]): Promise<Map<string, TopicExistence>> {
