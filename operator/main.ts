@@ -151,8 +151,12 @@ async function main(): Promise<void> {
   election = running;
   const result = await running;
   metrics.leader.set(0);
-  // Like controller-runtime: a replica that lost the lease exits and starts over as a candidate.
-  if (result === 'lost') await shutdown(1);
+  // Like controller-runtime: a replica that lost the lease exits at once and starts over as a
+  // candidate. It does not wait for its reconciles: another replica may lead by now.
+  if (result === 'lost') {
+    log.error('exiting: leadership lost');
+    process.exit(1);
+  }
 }
 
 main().catch((err: unknown) => {

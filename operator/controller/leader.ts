@@ -71,8 +71,11 @@ export class LeaderElector {
     while (!this.stopped) {
       await sleep(this.retryMs);
       if (this.stopped) break;
-      if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
-      else if (Date.now() - lastRenew > this.renewDeadlineMs) {
+      // A renew that hangs must not keep this replica leading past its deadline: by then
+      // another one may have taken the lease.
+      const left = Math.max(0, this.renewDeadlineMs - (Date.now() - lastRenew));
+      if (await withinMs(this.tryAcquireOrRenew(), left, false)) lastRenew = Date.now();
+      else if (Date.now() - lastRenew >= this.renewDeadlineMs) {
         this.leading = false;
         this.log.error({ lease: this.opts.name }, 'leadership lost: could not renew the lease in time');
         return 'lost';
@@ -145,3 +148,12 @@ export class LeaderElector {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The work's answer, or `late` once `ms` have passed (the work itself runs on). */
+function withinMs<T>(work: Promise<T>, ms: number, late: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(late), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

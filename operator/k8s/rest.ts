@@ -24,6 +24,14 @@ export interface List<T> {
 export type WriteVerb = 'apply' | 'create' | 'update' | 'patch' | 'delete';
 
 /**
+ * Every API call ends within this: below the leader lease (15 s) and at the renew deadline
+ * (10 s), so a reconcile's write cannot land long after this replica stopped leading.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** A list (an informer's first read of a large fleet) may take longer; it writes nothing. */
+const LIST_TIMEOUT_MS = 60_000;
+
+/**
  * A small REST client for the API server. client-node's generated APIs cover neither
  * server-side apply on subresources nor arbitrary custom resources comfortably; this goes
  * straight to the paths, authenticated by the KubeConfig, and reports every write so the
@@ -35,6 +43,7 @@ export class KubeRest {
   constructor(
     private readonly kc: KubeConfig,
     private readonly onWrite: (verb: WriteVerb, path: string) => void = () => undefined,
+    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
   ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
@@ -47,7 +56,7 @@ export class KubeRest {
 
   /** `accept`: another representation, e.g. PartialObjectMetadataList (metadata only). */
   list<T>(path: string, query: Record<string, string> = {}, accept?: string): Promise<List<T>> {
-    return this.call<List<T>>('GET', path, undefined, undefined, query, accept);
+    return this.call<List<T>>('GET', path, undefined, undefined, query, accept, LIST_TIMEOUT_MS);
   }
 
   /** Server-side apply under `fieldManager`; `force` takes over conflicting fields. */
@@ -76,7 +85,7 @@ export class KubeRest {
     return this.call('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' }, 'application/json');
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, contentType?: string, query: Record<string, string> = {}, accept = 'application/json'): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown, contentType?: string, query: Record<string, string> = {}, accept = 'application/json', timeoutMs = this.timeoutMs): Promise<T> {
     const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     const options: RequestOptions = {
@@ -85,7 +94,6 @@ export class KubeRest {
       port: url.port,
       path: url.pathname + url.search,
       headers: { accept, ...(contentType ? { 'content-type': contentType } : {}) },
-      timeout: 30_000,
     };
     await this.kc.applyToHTTPSOptions(options);
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -110,7 +118,9 @@ export class KubeRest {
           reject(new ApiError(status, reason, `${method} ${path}: ${status} ${reason}: ${message}`));
         });
       });
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
+      // The whole call, not only an idle socket: a trickling answer is as late as none.
+      const deadline = setTimeout(() => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('close', () => clearTimeout(deadline));
       req.on('error', reject);
       if (payload !== undefined) req.write(payload);
       req.end();
