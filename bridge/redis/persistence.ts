@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { Backoff, sleep } from '../util/backoff.js';
+import { assertInternals } from '../util/pinned.js';
 export type { ClientRef } from '../mqtt/session-persistence.js';
 import type { AedesPersistence, ClientRef, InnerPersistence, SessionSubscription, StoredPacket, StoredSubscription } from '../mqtt/session-persistence.js';
 import type { RedisClient } from './connection.js';
@@ -12,6 +13,16 @@ type AsyncPersistence = AedesPersistence;
 
 const require = createRequire(import.meta.url);
 const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (options: object) => AsyncPersistence;
+
+/** The aedes-persistence-redis this seam is built against: its key names (preload), its unawaited will commands (package.json pins it exactly). */
+export const PINNED_PERSISTENCE_REDIS_VERSION = '11.2.2';
+
+/** Throws, naming the version, when the library lacks what this seam relies on. */
+export function checkPersistenceInternals(): void {
+  const proto = AsyncRedisPersistence.prototype as unknown as Record<string, unknown>;
+  const missing = ['setup', 'putWill', 'delWill', 'streamWill', 'outgoingClearMessageId'].filter((m) => typeof proto[m] !== 'function').map((m) => `${m} is missing`);
+  assertInternals('aedes-persistence-redis', PINNED_PERSISTENCE_REDIS_VERSION, missing);
+}
 
 /** The library's commands that nobody waits for: the LREM and RPUSH that keep the list of wills. */
 const UNAWAITED_COMMANDS = new Set(['lrem', 'rpush']);
@@ -56,6 +67,7 @@ export class GuardedPersistence implements InnerPersistence {
   lastLoad: (PreloadReport & { seconds: number }) | undefined;
 
   constructor(private readonly options: PersistenceOptions) {
+    checkPersistenceInternals();
     const { db, cluster, ttlSeconds } = options;
     // `conn` with `cluster: true` keeps our connection (prefix, credentials) and still makes the
     // library avoid commands that span Cluster slots.

@@ -1,11 +1,24 @@
 import type { MessageView, SimpleConsumer } from 'rocketmq-client-nodejs';
 import definitions from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/definition_pb.js';
 import services from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/service_pb.js';
+import { SimpleConsumer as SimpleConsumerClass } from 'rocketmq-client-nodejs';
+import { assertInternals } from '../util/pinned.js';
 import { errorMessage } from './errors.js';
 
 // Generated protobuf modules are CommonJS without static named exports.
 const { Code, Resource } = definitions;
 const { AckMessageRequest } = services;
+
+/** The rocketmq-client-nodejs this seam is built against (package.json pins it exactly). */
+export const PINNED_ROCKETMQ_CLIENT_VERSION = '1.0.8';
+
+/** Throws, naming the version, when the client lacks what `ackBatch` calls. */
+export function checkRocketmqInternals(): void {
+  const missing: string[] = [];
+  if (typeof (SimpleConsumerClass.prototype as { ackMessageViaRpc?: unknown }).ackMessageViaRpc !== 'function') missing.push('SimpleConsumer.ackMessageViaRpc is missing');
+  if (typeof new AckMessageRequest().addEntries !== 'function') missing.push('AckMessageRequest.addEntries is missing');
+  assertInternals('rocketmq-client-nodejs', PINNED_ROCKETMQ_CLIENT_VERSION, missing);
+}
 
 export interface AckFailure {
   message: MessageView;

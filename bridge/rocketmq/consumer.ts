@@ -4,7 +4,7 @@ import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { unlessAborted } from '../util/abortable.js';
 import { Backoff, sleep } from '../util/backoff.js';
-import { ackBatch } from './batch-ack.js';
+import { ackBatch, checkRocketmqInternals } from './batch-ack.js';
 import { errorMessage, isNotFound } from './errors.js';
 import type { RocketmqHealth } from './health.js';
 
@@ -185,7 +185,9 @@ interface ConsumerDeps {
 export class DownlinkConsumers {
   private readonly receivers = new Map<string, TopicReceiver>();
 
-  constructor(private readonly deps: ConsumerDeps) {}
+  constructor(private readonly deps: ConsumerDeps) {
+    checkRocketmqInternals();
+  }
 
   get topics(): string[] {
     return [...this.receivers.keys()];
