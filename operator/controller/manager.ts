@@ -1,7 +1,7 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { MqttBridge, TopicBinding } from '../api/types.js';
-import { RESOURCES, resourcePath } from '../k8s/paths.js';
+import { LABELLED_TYPES, RESOURCES, resourcePath } from '../k8s/paths.js';
 import type { KubeRest } from '../k8s/rest.js';
 import { SECRET_OPT_IN_LABEL } from '../policy/operator-policy.js';
 import { BRIDGE_LABEL, MANAGED_BY } from '../render/names.js';
@@ -44,12 +44,6 @@ class MultiCache<T extends KubernetesObject> {
 }
 
 /**
- * Objects that carry a bridge's labels: those the operator owns, and the EndpointSlices of their
- * Services (the EndpointSlice controller copies a Service's labels), which say which pods are ready.
- */
-const OWNED = [RESOURCES.deployment, RESOURCES.configMap, RESOURCES.service, RESOURCES.serviceAccount, RESOURCES.pdb, RESOURCES.hpa, RESOURCES.role, RESOURCES.roleBinding, RESOURCES.endpointSlice];
-
-/**
  * Informers feed keys into the work queue; workers reconcile them. Every change to an
  * MqttBridge, to a TopicBinding (its bridge's key) or to an owned object (its owner's key)
  * enqueues one key; a periodic resync enqueues all of them to repair drift.
@@ -89,7 +83,7 @@ export class Manager {
       );
     this.bridges = watchAll<MqttBridge>(RESOURCES.mqttBridge, (b) => `${b.metadata.namespace}/${b.metadata.name}`);
     this.bindings = watchAll<TopicBinding>(RESOURCES.topicBinding, (b) => `${b.metadata.namespace}/${b.spec.bridge}`);
-    for (const type of OWNED) {
+    for (const type of LABELLED_TYPES) {
       const keyOf = (o: KubernetesObject) => {
         const bridge = o.metadata?.labels?.[BRIDGE_LABEL];
         return bridge ? `${o.metadata!.namespace}/${bridge}` : undefined;

@@ -23,6 +23,20 @@ export const RESOURCES = {
   topicBinding: { group: 'mqbridge.dev', version: 'v1alpha1', plural: 'topicbindings', kind: 'TopicBinding' },
 } as const satisfies Record<string, ResourceType>;
 
+/** The kinds the reconciler applies for an MqttBridge (each with the bridge as its controller), in apply order. */
+export const OWNED_TYPES = [RESOURCES.serviceAccount, RESOURCES.role, RESOURCES.roleBinding, RESOURCES.configMap, RESOURCES.deployment, RESOURCES.service, RESOURCES.pdb, RESOURCES.hpa] as const;
+
+/**
+ * What the operator watches by a bridge's label: the owned kinds, and the EndpointSlices of the
+ * bridge's Services (the EndpointSlice controller copies a Service's labels), which say which pods are ready.
+ */
+export const LABELLED_TYPES = [...OWNED_TYPES, RESOURCES.endpointSlice] as const;
+
+/** An owned kind's resource type, by kind name. */
+export function ownedTypeOf(kind: string): ResourceType | undefined {
+  return OWNED_TYPES.find((t) => t.kind === kind);
+}
+
 export function apiVersionOf(r: ResourceType): string {
   return r.group ? `${r.group}/${r.version}` : r.version;
 }

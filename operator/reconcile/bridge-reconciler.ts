@@ -1,7 +1,7 @@
 import type { KubernetesObject, ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { MQTT_BRIDGE_DEFAULTS, type MqttBridge, type TopicBinding } from '../api/types.js';
-import { RESOURCES, resourcePath, type ResourceType } from '../k8s/paths.js';
+import { RESOURCES, ownedTypeOf, resourcePath } from '../k8s/paths.js';
 import { ApiError, isNotFound, type KubeRest } from '../k8s/rest.js';
 import { admitBridge, topicRefusal } from '../policy/admission.js';
 import type { OperatorPolicy } from '../policy/operator-policy.js';
@@ -67,17 +67,6 @@ const CONFIG_REPORT_TIMEOUT_MS = 1_000;
 
 /** An object of the bridge's name exists and is not the bridge's own: it is never taken over. */
 class NotOwned extends Error {}
-
-const OWNED_TYPES: Record<string, ResourceType> = {
-  ServiceAccount: RESOURCES.serviceAccount,
-  Role: RESOURCES.role,
-  RoleBinding: RESOURCES.roleBinding,
-  ConfigMap: RESOURCES.configMap,
-  Deployment: RESOURCES.deployment,
-  Service: RESOURCES.service,
-  PodDisruptionBudget: RESOURCES.pdb,
-  HorizontalPodAutoscaler: RESOURCES.hpa,
-};
 
 /**
  * Level-triggered reconcile of one MqttBridge (key `namespace/name`) and the TopicBindings
@@ -178,7 +167,7 @@ export class BridgeReconciler {
     const cached = this.deps.caches.owned.get(kind)?.get(name, ns);
     if (cached) return cached;
     try {
-      return await this.deps.rest.get<KubernetesObject>(resourcePath(OWNED_TYPES[kind]!, ns, name));
+      return await this.deps.rest.get<KubernetesObject>(resourcePath(ownedTypeOf(kind)!, ns, name));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -195,7 +184,7 @@ export class BridgeReconciler {
   }
 
   private async applyIfChanged(bridge: MqttBridge, obj: KubernetesObject, cached: KubernetesObject | undefined): Promise<void> {
-    const type = OWNED_TYPES[obj.kind!]!;
+    const type = ownedTypeOf(obj.kind!)!;
     const ns = obj.metadata!.namespace!;
     const name = obj.metadata!.name!;
     if (cached && containsDesired(cached, comparable(obj as never)) && !ownsFieldsNoLongerDesired(cached, obj, FIELD_MANAGER)) return;
@@ -209,7 +198,7 @@ export class BridgeReconciler {
     const cached = this.deps.caches.owned.get(kind)?.get(name, namespace);
     if (!cached || !ownedBy(cached, bridge)) return;
     try {
-      await this.deps.rest.delete(resourcePath(OWNED_TYPES[kind]!, namespace, name));
+      await this.deps.rest.delete(resourcePath(ownedTypeOf(kind)!, namespace, name));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

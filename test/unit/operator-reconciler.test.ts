@@ -1,9 +1,11 @@
 import type { KubernetesObject, ObjectCache } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import type { MqttBridge, TopicBinding } from '../../operator/api/types.js';
-import { RESOURCES, resourcePath } from '../../operator/k8s/paths.js';
+import { LABELLED_TYPES, OWNED_TYPES, RESOURCES, resourcePath } from '../../operator/k8s/paths.js';
 import { ApiError, type KubeRest } from '../../operator/k8s/rest.js';
 import { parsePolicy } from '../../operator/policy/operator-policy.js';
+import { renderBridgeConfig } from '../../operator/render/config.js';
+import { renderObjects } from '../../operator/render/objects.js';
 import { BridgeReconciler, MISSING_TOPIC_RECHECK_MS, nextLookAfter, type Caches } from '../../operator/reconcile/bridge-reconciler.js';
 import type { EventRecorder } from '../../operator/reconcile/events.js';
 import type { TopicExistence } from '../../operator/reconcile/resolve-bindings.js';
@@ -52,7 +54,7 @@ class FakeApi {
   }
 
   caches(): Caches {
-    const kinds = ['ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'EndpointSlice'];
+    const kinds = LABELLED_TYPES.map((t) => t.kind);
     return {
       bridges: this.cacheOf<MqttBridge>('MqttBridge'),
       bindings: this.cacheOf<TopicBinding>('TopicBinding'),
@@ -142,6 +144,13 @@ describe('BridgeReconciler against a fake API', () => {
     const conditions = (api.objects.get(resourcePath(RESOURCES.mqttBridge, NS, 'edge')) as { status: { conditions: { type: string; status: string; reason: string }[] } }).status.conditions;
     expect(conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'Stalled', status: 'True', reason: 'Conflict' })]));
   });
+});
+
+test('every kind the renderer makes is an owned kind the reconciler can apply and the manager watches', () => {
+  const withEverything: MqttBridge = { ...bridge, spec: { ...bridge.spec, autoscaling: { enabled: true, maxReplicas: 4 }, auth: { mode: 'Token', tokenApi: { enabled: true } } } as MqttBridge['spec'] };
+  const kinds = new Set(renderObjects(withEverything, renderBridgeConfig(withEverything, []), { defaultImage: 'x' }).map((o) => o.kind));
+  expect([...kinds].filter((k) => !OWNED_TYPES.some((t) => t.kind === k))).toEqual([]);
+  expect(kinds.size).toBe(OWNED_TYPES.length);
 });
 
 describe('nextLookAfter', () => {
