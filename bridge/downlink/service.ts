@@ -8,6 +8,7 @@ import { payloadOf } from '../mapping/properties.js';
 import { ROCKETMQ_PUBLISHER, p2pInternalTopic } from '../mapping/topics.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
+import { reportRefusal } from '../observability/refusal-report.js';
 
 export interface DownlinkDeps {
   aedes: Aedes;
@@ -44,8 +45,7 @@ export class DownlinkService {
 
     const plan = planDownlink(binding, message.properties, origin, maxTopicLength);
     if (!plan.ok) {
-      metrics.refused(plan.reason);
-      log.warn({ topic: rocketmqTopic, messageId: message.messageId, reason: plan.reason, detail: plan.detail }, 'RocketMQ message not deliverable');
+      reportRefusal(metrics, log, plan, { topic: rocketmqTopic, messageId: message.messageId }, 'RocketMQ message not deliverable');
       return DROPPED;
     }
     if (plan.kind === 'echo') return DROPPED;
@@ -56,8 +56,7 @@ export class DownlinkService {
     }
     if (plan.kind === 'p2p' && !plan.keepWhileOffline && !(await this.isOnline(plan.target))) {
       // cleansessionflag=true: for online devices only.
-      metrics.refused('p2p_target_offline');
-      log.debug({ target: plan.target, messageId: message.messageId }, 'P2P target offline; message not kept');
+      reportRefusal(metrics, log, { reason: 'p2p_target_offline' }, { target: plan.target, messageId: message.messageId }, 'P2P target offline; message not kept', 'debug');
       return DROPPED;
     }
     const topic = plan.kind === 'p2p' ? p2pInternalTopic(plan.target, plan.topic) : plan.topic;

@@ -19,6 +19,7 @@ import { forwardVerdict } from './delivery-policy.js';
 import { installP2pInboxes } from './p2p-route.js';
 import { PacketTooLargeError, guardPacketSize } from './packet-guard.js';
 import type { SessionPersistence } from './session-persistence.js';
+import { PUBLISH_REFUSED, reportRefusal } from '../observability/refusal-report.js';
 
 export interface BrokerLimits extends UplinkLimits, SubscribeLimits {
   maxClientIdLength: number;
@@ -79,8 +80,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
     authenticate: (client, username, password, done) => {
       const refusal = connectRefusal(client);
       if (refusal) {
-        metrics.refused(refusal.reason);
-        log.warn({ clientId: client.id.slice(0, 80), reason: refusal.reason, detail: refusal.detail }, 'CONNECT refused');
+        reportRefusal(metrics, log, refusal, { clientId: client.id.slice(0, 80) }, 'CONNECT refused');
         return done(Object.assign(new Error(refusal.detail), { returnCode: refusal.code }), false);
       }
       auth.authenticate(client, username, password, done, (session) => willRefusal(client, session.rights));
@@ -89,9 +89,9 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
       if (auth.isRenewal(packet)) return auth.renew(client, packet, done);
       const denied = auth.publishRefusal(client, packet.topic);
       if (!denied) return uplink.authorizePublish(client, packet, done);
-      metrics.refused('not_authorized');
-      log.warn({ clientId: client?.id, topic: packet.topic, detail: denied }, 'PUBLISH refused; disconnecting client');
-      done(new RefusedError({ ok: false, reason: 'not_authorized', detail: denied }));
+      const refusal = { ok: false as const, reason: 'not_authorized' as const, detail: denied };
+      reportRefusal(metrics, log, refusal, { clientId: client?.id, topic: packet.topic }, PUBLISH_REFUSED);
+      done(new RefusedError(refusal));
     },
     authorizeSubscribe: (client, sub, done) => authorizeSubscribe(client, sub, done),
     // Every delivery (live, queued, restored) is checked against the client's rights and the bindings now.
@@ -103,8 +103,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
         packet.topic = verdict.topic;
         return packet;
       }
-      metrics.refused('delivery_not_allowed');
-      log.debug({ clientId: client.id, topic: packet.topic, detail: verdict.detail }, 'delivery not allowed; dropped');
+      reportRefusal(metrics, log, { reason: 'delivery_not_allowed', detail: verdict.detail }, { clientId: client.id, topic: packet.topic }, 'delivery not allowed; dropped', 'debug');
       return null;
     },
   });
@@ -141,8 +140,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
     }
     // A limit's refusal is logged once per SUBSCRIBE where it was decided.
     if (!overLimit.has(sub)) {
-      metrics.refused(refusal.reason);
-      log.warn({ clientId: client.id, filter: sub.topic, reason: refusal.reason, detail: refusal.detail }, 'SUBSCRIBE refused');
+      reportRefusal(metrics, log, refusal, { clientId: client.id, filter: sub.topic }, 'SUBSCRIBE refused');
     }
     if (persistence.isRestored(sub)) persistence.forgetRefused(client, sub.topic);
     done(null, null); // SUBACK 0x80 for this filter; the others and the connection stay

@@ -3,6 +3,7 @@ import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { PerClientQueue } from '../util/client-queue.js';
 import { storedWillBrokerId, sweptWill } from './aedes-internals.js';
+import { reportRefusal } from '../observability/refusal-report.js';
 
 /** What aedes hands to and gets from its persistence; opaque to us beyond these fields. */
 export interface StoredPacket {
@@ -291,8 +292,7 @@ export class SessionPersistence implements AedesPersistence {
         yield sweptWill(will);
         continue;
       }
-      this.options.metrics.refused('will_not_allowed');
-      this.options.log.warn({ clientId: will.clientId, topic: will.topic, detail: refusal }, 'will of a client of a stopped pod dropped');
+      reportRefusal(this.options.metrics, this.options.log, { reason: 'will_not_allowed', detail: refusal }, { clientId: will.clientId, topic: will.topic }, 'will of a client of a stopped pod dropped');
       await this.inner.delWill({ id: will.clientId ?? '', brokerId: will.brokerId }).catch(() => undefined);
     }
   }

@@ -11,6 +11,7 @@ import type { RocketmqProducer } from '../rocketmq/producer.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { PerClientQueue } from '../util/client-queue.js';
 import { Qos2Flows } from './qos2-flows.js';
+import { PUBLISH_REFUSED, reportRefusal } from '../observability/refusal-report.js';
 
 /** An error that aedes turns into a disconnect; MQTT 3.1.1 has no negative PUBACK. */
 export class RefusedError extends Error {
@@ -147,8 +148,7 @@ export class UplinkService {
   }
 
   private refused(refusal: Refusal, clientId: string, topic: string): Refusal {
-    this.deps.metrics.refused(refusal.reason);
-    this.deps.log.warn({ clientId, topic, reason: refusal.reason, detail: refusal.detail }, 'PUBLISH refused; disconnecting client');
+    reportRefusal(this.deps.metrics, this.deps.log, refusal, { clientId, topic }, PUBLISH_REFUSED);
     return refusal;
   }
 }
