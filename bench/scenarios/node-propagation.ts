@@ -18,6 +18,7 @@ import { CONFIG_DIR, CONFIG_FILE, objectNames, selectorString } from '../../oper
 import { onCleanup } from '../env/cleanup.js';
 import { NODE_IP, kubectl, realNode } from '../env/node.js';
 import { rocketmq, useRocketmqHost } from '../env/rocketmq.js';
+import { firstAnswer } from '../lib/first-answer.js';
 import { Histogram } from '../lib/histogram.js';
 import { tryPublish, trySubscribe } from '../lib/mqtt-probe.js';
 import { fmtUs, latencySummary, machine, printTable, writeResult } from '../lib/output.js';
@@ -30,6 +31,9 @@ const GROUP = 'BENCH_PROPAGATION_BRIDGE';
 const OPS = ['add', 'change', 'remove'] as const;
 type Op = (typeof OPS)[number];
 type Clock = 'served' | 'status' | 'kubeletFile';
+/** A fresh probe per pod this often, overlapping: a stalled one does not hold the clock back. */
+const PROBE_EVERY_MS = 20;
+const PROBES_IN_FLIGHT = 10;
 
 interface PodView {
   metadata: { name: string; deletionTimestamp?: string };
@@ -68,7 +72,12 @@ async function servedOnEveryPod(pods: PodView[], parent: string, op: Op): Promis
   let attempt = 0;
   await Promise.all(
     pods.map((p) =>
-      until(`pod ${p.metadata.name} to ${op} ${parent}`, () => probes[op](p.status.podIP!, `GID_bench@@@probe-${attempt++}`, parent), 300_000, 20),
+      firstAnswer(() => probes[op](p.status.podIP!, `GID_bench@@@probe-${attempt++}`, parent), {
+        everyMs: PROBE_EVERY_MS,
+        maxInFlight: PROBES_IN_FLIGHT,
+        deadlineMs: 300_000,
+        what: `pod ${p.metadata.name} to ${op} ${parent}`,
+      }),
     ),
   );
 }
@@ -152,7 +161,7 @@ async function startBridge(redisUrl: string, endpoints: string, replicas: number
 }
 
 export async function run(opts: { quick: boolean }): Promise<void> {
-  const params = { rounds: opts.quick ? 1 : 4, bridgePods: 2, kubeletFile: !opts.quick, probeRetryMs: 20, statusPollMs: 100, filePollMs: 500 };
+  const params = { rounds: opts.quick ? 1 : 4, bridgePods: 2, kubeletFile: !opts.quick, probeEveryMs: PROBE_EVERY_MS, probesInFlight: PROBES_IN_FLIGHT, statusPollMs: 100, filePollMs: 500 };
   const machineInfo = machine();
   // The node first: RocketMQ binds the node's address, which exists only while it runs.
   const node = await realNode(NS);
