@@ -19,7 +19,7 @@ export class ConnectionLimiter {
 
   constructor(
     private readonly limits: ConnectionLimits,
-    private readonly onRefused: (reason: RefusalReason, source: string) => void,
+    private readonly onRefused: (reason: RefusalReason, source: string, connections: number) => void,
   ) {}
 
   get connections(): number {
@@ -34,7 +34,7 @@ export class ConnectionLimiter {
       const refusal = this.admit(source);
       if (refusal) {
         socket.destroy();
-        this.onRefused(refusal, source ?? socket.remoteAddress ?? 'unknown');
+        this.onRefused(refusal, source ?? socket.remoteAddress ?? 'unknown', this.total);
         return;
       }
       socket.once('close', () => this.release(source));
