@@ -4,7 +4,7 @@ import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { unlessAborted } from '../util/abortable.js';
 import { Backoff, sleep } from '../util/backoff.js';
-import { ackBatch, checkRocketmqInternals } from './batch-ack.js';
+import { ackBatch, checkRocketmqInternals, type AckFailure } from './batch-ack.js';
 import { errorMessage, isNotFound } from './errors.js';
 import type { RocketmqHealth } from './health.js';
 
@@ -21,6 +21,34 @@ function withDeadline<T>(work: Promise<T>, ms: number, error: () => Error): Prom
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * What a TopicReceiver needs of RocketMQ for one topic. The default is a SimpleConsumer with
+ * the batched ack; tests hand in a fake to drive the receive loop through its failures.
+ */
+export interface TopicConsumer {
+  startup(): Promise<unknown>;
+  receive(batchSize: number, invisibleDurationMs: number): Promise<MessageView[]>;
+  ack(messages: MessageView[]): Promise<AckFailure[]>;
+  shutdown(): Promise<unknown>;
+}
+
+export type TopicConsumerFactory = (topic: string, settings: ReceiveSettings, options: BaseClientOptions) => TopicConsumer;
+
+export const simpleTopicConsumer: TopicConsumerFactory = (topic, settings, options) => {
+  const consumer = new SimpleConsumer({
+    ...options,
+    consumerGroup: settings.consumerGroup,
+    subscriptions: new Map([[topic, '*']]),
+    awaitDuration: settings.longPollingMs,
+  });
+  return {
+    startup: () => consumer.startup(),
+    receive: (batchSize, invisibleDurationMs) => consumer.receive(batchSize, invisibleDurationMs),
+    ack: (messages) => ackBatch(consumer, settings.consumerGroup, topic, messages, options.requestTimeout ?? 3_000),
+    shutdown: () => consumer.shutdown(),
+  };
+};
 
 /** Hands one message to MQTT; what it resolves to decides whether the message is acked. */
 export type MessageHandler = (topic: string, message: MessageView) => Promise<DeliveryResult>;
@@ -39,7 +67,7 @@ export interface ReceiveSettings {
  */
 class TopicReceiver {
   private readonly stopping = new AbortController();
-  private consumer: SimpleConsumer | undefined;
+  private consumer: TopicConsumer | undefined;
   private loops: Promise<void>[] = [];
 
   constructor(
@@ -58,16 +86,11 @@ class TopicReceiver {
     await Promise.all(receivers);
   }
 
-  private async startConsumer(): Promise<SimpleConsumer | undefined> {
+  private async startConsumer(): Promise<TopicConsumer | undefined> {
     const { settings, options, log, metrics, health } = this.deps;
     const backoff = new Backoff(500, 30_000);
     while (!this.stopping.signal.aborted) {
-      const consumer = new SimpleConsumer({
-        ...options,
-        consumerGroup: settings.consumerGroup,
-        subscriptions: new Map([[this.topic, '*']]),
-        awaitDuration: settings.longPollingMs,
-      });
+      const consumer = (this.deps.createConsumer ?? simpleTopicConsumer)(this.topic, settings, options);
       try {
         await withDeadline(consumer.startup(), STARTUP_TIMEOUT_MS, () => new Error(
           `consumer did not start within ${STARTUP_TIMEOUT_MS} ms: does consumer group ${settings.consumerGroup} exist? ` +
@@ -88,7 +111,7 @@ class TopicReceiver {
     return undefined;
   }
 
-  private async receiveLoop(consumer: SimpleConsumer): Promise<void> {
+  private async receiveLoop(consumer: TopicConsumer): Promise<void> {
     const backoff = new Backoff(200, 5_000);
     // The ack of one batch travels while the next receive waits: at most one batch unacked.
     let previousAcks: Promise<unknown> = Promise.resolve();
@@ -103,7 +126,7 @@ class TopicReceiver {
     }
   }
 
-  private async receiveBatches(consumer: SimpleConsumer, backoff: Backoff, acked: (acks: Promise<void>) => Promise<unknown>): Promise<void> {
+  private async receiveBatches(consumer: TopicConsumer, backoff: Backoff, acked: (acks: Promise<void>) => Promise<unknown>): Promise<void> {
     const { settings, log, metrics, health } = this.deps;
     while (!this.stopping.signal.aborted) {
       let messages: MessageView[] | undefined;
@@ -153,10 +176,10 @@ class TopicReceiver {
     return false;
   }
 
-  private async ack(consumer: SimpleConsumer, messages: MessageView[]): Promise<void> {
+  private async ack(consumer: TopicConsumer, messages: MessageView[]): Promise<void> {
     if (messages.length === 0) return;
-    const { log, metrics, settings, options } = this.deps;
-    const failures = await ackBatch(consumer, settings.consumerGroup, this.topic, messages, options.requestTimeout ?? 3_000);
+    const { log, metrics } = this.deps;
+    const failures = await consumer.ack(messages);
     if (failures.length === 0) return;
     metrics.errors.inc({ component: 'rocketmq_ack' }, failures.length);
     const shown = failures.slice(0, 5).map((f) => ({ messageId: f.message.messageId, err: f.reason }));
@@ -172,8 +195,10 @@ class TopicReceiver {
   }
 }
 
-interface ConsumerDeps {
+export interface ConsumerDeps {
   settings: ReceiveSettings;
+  /** simpleTopicConsumer unless a test hands in another. */
+  createConsumer?: TopicConsumerFactory;
   options: BaseClientOptions;
   handle: MessageHandler;
   health: RocketmqHealth;
