@@ -4,6 +4,9 @@
 // copies of package.json) and would be crawled otherwise.
 const common = { testEnvironment: 'node', transform: {}, testEnvironmentOptions: { globalsCleanup: 'off' }, roots: ['<rootDir>/dist/'] };
 
+// A client a failed test left reconnecting would break every suite after it (open-clients.ts).
+const ENDS_OPEN_CLIENTS = '<rootDir>/dist/test/integration/support/end-open-clients.js';
+
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/dist/test/unit/**/*.test.js'] },
@@ -11,8 +14,9 @@ export default {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/dist/test/integration/**/*.test.js'],
+      setupFilesAfterEnv: [ENDS_OPEN_CLIENTS],
     },
     // On the real node of test/env/node.sh (root only: containerd, runc, network namespaces).
-    { ...common, displayName: 'node', testMatch: ['<rootDir>/dist/test/node/**/*.test.js'] },
+    { ...common, displayName: 'node', testMatch: ['<rootDir>/dist/test/node/**/*.test.js'], setupFilesAfterEnv: [ENDS_OPEN_CLIENTS] },
   ],
 };

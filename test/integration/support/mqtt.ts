@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { trackClient } from './open-clients.js';
 
 export interface Received {
   topic: string;
@@ -15,12 +16,17 @@ export class Device {
   }
 
   static async connect(port: number, options: IClientOptions = {}): Promise<Device> {
-    const client = mqtt.connect({ host: '127.0.0.1', port, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000, ...options });
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', reject);
-      client.once('close', () => reject(new Error('connection closed before CONNACK')));
-    });
+    const client = trackClient(mqtt.connect({ host: '127.0.0.1', port, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000, ...options }));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once('connect', () => resolve());
+        client.once('error', reject);
+        client.once('close', () => reject(new Error('connection closed before CONNACK')));
+      });
+    } catch (err) {
+      client.end(true);
+      throw err;
+    }
     client.removeAllListeners('error');
     client.on('error', () => undefined);
     return new Device(client);

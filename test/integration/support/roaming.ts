@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { REDIS_URL } from './env.js';
 import type { Received } from './mqtt.js';
+import { trackClient } from './open-clients.js';
 
 /**
  * A device behind a Service in front of several pods: when its connection drops it reconnects
@@ -26,12 +27,23 @@ export class RoamingDevice {
 
   /** Goes round `servers` on each reconnect; one server: a Service address, reconnecting to it. */
   static async connectTo(servers: { host: string; port: number }[], options: IClientOptions = {}): Promise<RoamingDevice> {
-    const client = mqtt.connect({ servers, protocolVersion: 4, reconnectPeriod: 300, connectTimeout: 10_000, keepalive: 30, ...options });
+    const client = trackClient(mqtt.connect({ servers, protocolVersion: 4, reconnectPeriod: 300, connectTimeout: 10_000, keepalive: 30, ...options }));
     const device = new RoamingDevice(client);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no CONNACK within 30 s')), 30_000);
-      client.once('connect', () => (clearTimeout(timer), resolve()));
-    });
+    let lastError: Error | undefined;
+    const noteError = (err: Error) => (lastError = err);
+    client.on('error', noteError);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${options.clientId ?? 'device'}: no CONNACK within 30 s (last error: ${lastError?.message ?? 'none'})`)), 30_000);
+        client.once('connect', () => (clearTimeout(timer), resolve()));
+      });
+    } catch (err) {
+      // It would go on reconnecting after the test gave up on it.
+      client.end(true);
+      throw err;
+    } finally {
+      client.off('error', noteError);
+    }
     return device;
   }
 
