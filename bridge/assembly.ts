@@ -31,7 +31,7 @@ import { ConnectionLimiter } from './mqtt/connection-limiter.js';
 import { ListenerSet } from './mqtt/listener-set.js';
 import { closeServer, type ListenerContext } from './mqtt/listeners.js';
 import { MemoryIncomingRecords, MemoryPersistence } from './mqtt/memory-persistence.js';
-import { p2pInboxSubscription } from './mqtt/p2p-route.js';
+import { p2pInboxSubscription } from './mapping/p2p.js';
 import { SessionPersistence } from './mqtt/session-persistence.js';
 import { ConnectionRefusals } from './observability/connection-refusals.js';
 import { createLogger, type Logger } from './observability/log.js';

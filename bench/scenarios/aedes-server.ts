@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:net';
 import { Aedes } from 'aedes';
-import { shownTopicOf } from '../../bridge/mapping/topics.js';
+import { shownTopicOf } from '../../bridge/mapping/p2p.js';
 import { installP2pInboxes } from '../../bridge/mqtt/p2p-route.js';
 import { guardPacketSize } from '../../bridge/mqtt/packet-guard.js';
 

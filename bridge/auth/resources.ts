@@ -2,7 +2,6 @@
  * Token resources: MQTT topic filters (with `+` and `#`) and the rights a set of verified tokens
  * gives. Pure: no I/O.
  */
-import { p2pInboxFilter } from '../mapping/topics.js';
 import type { TokenClaims } from './token.js';
 
 /** A topic name: non-empty, no wildcard, no NUL (MQTT-4.7.3-1, MQTT-4.7.3-2). */
@@ -107,14 +106,3 @@ export function rightsFor(tokens: readonly Pick<TokenClaims, 'res' | 'act'>[]): 
   };
 }
 
-/**
- * The bridge's own subscription of a persistent session's P2P inbox (`$mqbridge/p2p/<clientId>/#`,
- * bridge/mqtt/p2p-route.ts): a device never subscribes to its P2P topic in the convention, so
- * this subscription is not checked against the client's tokens. What it delivers is: a client
- * whose credential proved its id receives its P2P messages without a right; one logged in with
- * tokens bound to no client id needs R on the topic it is shown (bridge/mqtt/delivery-policy.ts).
- * Sending P2P to another client is an ordinary PUBLISH and needs W on `<parent>/p2p/<target>`.
- */
-export function isOwnP2PInbox(clientId: string, filter: string): boolean {
-  return filter === p2pInboxFilter(clientId);
-}

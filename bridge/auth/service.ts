@@ -7,7 +7,7 @@ import type { BridgeMetrics } from '../observability/metrics.js';
 import { AccessKeyStore } from './access-keys.js';
 import { authenticate, mayTakeOver, renewSession, type AuthConfig, type Session } from './authenticator.js';
 import { FailureLimiter } from './failure-limiter.js';
-import { isOwnP2PInbox } from './resources.js';
+import { isOwnP2PInbox } from '../mapping/p2p.js';
 import type { RevocationList } from './revocations.js';
 import { newEpoch, type ClaimResult, type SessionClaims } from './session-claims.js';
 import type { TokenApiDeps } from './token-api.js';

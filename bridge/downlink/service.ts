@@ -5,7 +5,8 @@ import { DELIVERED, DROPPED, retryLater, type DeliveryResult } from './delivery-
 import { connectedClient } from '../mqtt/aedes-internals.js';
 import { planDownlink } from '../mapping/downlink.js';
 import { payloadOf } from '../mapping/properties.js';
-import { ROCKETMQ_PUBLISHER, p2pInternalTopic } from '../mapping/topics.js';
+import { ROCKETMQ_PUBLISHER } from '../mapping/topics.js';
+import { p2pInternalTopic } from '../mapping/p2p.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { reportRefusal } from '../observability/refusal-report.js';

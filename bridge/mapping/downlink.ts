@@ -2,7 +2,8 @@ import type { Binding } from '../config/schema.js';
 import type { Qos } from '../../contract/rules.js';
 import { PROP, parseQos } from './properties.js';
 import { refuse, type Refusal } from './refusals.js';
-import { hasWildcard, p2pTargetOf } from './topics.js';
+import { hasWildcard } from './topics.js';
+import { p2pTargetOf } from './p2p.js';
 
 /** A RocketMQ message delivered to the subscribers of an MQTT topic. */
 export interface BroadcastDelivery {

@@ -4,7 +4,8 @@ import { allowsDownlink, allowsUplink } from './bindings.js';
 import type { Qos } from '../../contract/rules.js';
 import { EMPTY_PAYLOAD_PLACEHOLDER, PROP } from './properties.js';
 import { refuse, type Refusal } from './refusals.js';
-import { hasControlCharacter, hasWildcard, isInternalTopic, p2pTargetOf, splitTopic } from './topics.js';
+import { hasControlCharacter, hasWildcard, isInternalTopic, splitTopic } from './topics.js';
+import { p2pTargetOf } from './p2p.js';
 
 export interface UplinkLimits {
   maxPayloadBytes: number;

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Aedes, type Client, type Subscription } from 'aedes';
-import { isOwnP2PInbox } from '../auth/resources.js';
+import { isOwnP2PInbox } from '../mapping/p2p.js';
 import type { AuthService } from '../auth/service.js';
 import { TOKEN_RENEWAL_TOPIC } from '../auth/token.js';
 import type { BindingTable } from '../mapping/bindings.js';

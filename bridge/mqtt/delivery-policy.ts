@@ -5,7 +5,8 @@
  * therefore never deliver what the client may not receive today. Pure: no I/O.
  */
 import { allowsDownlink, type BindingTable } from '../mapping/bindings.js';
-import { p2pTargetOfInternal, shownTopicOf, splitTopic } from '../mapping/topics.js';
+import { splitTopic } from '../mapping/topics.js';
+import { p2pTargetOfInternal, shownTopicOf } from '../mapping/p2p.js';
 
 /** What one connected client may receive. */
 export interface ClientAccess {

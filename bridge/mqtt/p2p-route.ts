@@ -1,11 +1,6 @@
 import type { Aedes, AedesPublishPacket } from 'aedes';
-import { P2P_ALL_INBOXES, p2pInboxFilter, p2pTargetOfInternal } from '../mapping/topics.js';
+import { P2P_ALL_INBOXES, p2pInboxFilter, p2pTargetOfInternal } from '../mapping/p2p.js';
 import { connectedClient, deliverQueued, emitterOf, holdsFilter } from './aedes-internals.js';
-
-/** A persistent session's P2P inbox, as stored with its subscriptions (QoS 2: a P2P message keeps the QoS it was sent with). */
-export function p2pInboxSubscription(clientId: string): { topic: string; qos: 2 } {
-  return { topic: p2pInboxFilter(clientId), qos: 2 };
-}
 
 /**
  * Gives every client a P2P inbox (`$mqbridge/p2p/<id>/#`) without it having to subscribe.

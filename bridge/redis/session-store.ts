@@ -1,5 +1,6 @@
 import { redisKeyPrefixOf, type BridgeConfig } from '../config/schema.js';
-import { ROCKETMQ_PUBLISHER, isP2pInboxFilter, p2pTargetOfInternal } from '../mapping/topics.js';
+import { ROCKETMQ_PUBLISHER } from '../mapping/topics.js';
+import { isP2pInboxFilter, p2pTargetOfInternal } from '../mapping/p2p.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { openRedis, redisUrlOf, type RedisClient } from './connection.js';

@@ -2,7 +2,7 @@ import type { PublishPacket, Client } from 'aedes';
 import type { BindingTable } from '../mapping/bindings.js';
 import type { Qos } from '../../contract/rules.js';
 import type { Refusal } from '../mapping/refusals.js';
-import { p2pInternalTopic } from '../mapping/topics.js';
+import { p2pInternalTopic } from '../mapping/p2p.js';
 import { planUplink, type UplinkLimits, type UplinkPlan } from '../mapping/uplink.js';
 import type { Logger } from '../observability/log.js';
 import type { BridgeMetrics } from '../observability/metrics.js';

@@ -1,5 +1,5 @@
 import { CLIENT_ID_MAX_LENGTH, isValidClientId, parseClientId } from '../../bridge/auth/client-id.js';
-import { p2pInboxFilter } from '../../bridge/mapping/topics.js';
+import { p2pInboxFilter } from '../../bridge/mapping/p2p.js';
 
 describe('parseClientId', () => {
   const g60 = `GID_${'g'.repeat(56)}`; // 60 chars: the longest GroupID that leaves room for @@@ and one char

@@ -1,5 +1,5 @@
-import { filterCovers, isOwnP2PInbox, isValidTopicFilter, matchesFilter, rightsFor } from '../../bridge/auth/resources.js';
-import { p2pInboxFilter } from '../../bridge/mapping/topics.js';
+import { filterCovers, isValidTopicFilter, matchesFilter, rightsFor } from '../../bridge/auth/resources.js';
+import { isOwnP2PInbox, p2pInboxFilter } from '../../bridge/mapping/p2p.js';
 
 describe('isValidTopicFilter', () => {
   test.each(['a', 'a/b', '#', '+', 'a/#', 'a/+/c', '+/+', '/', 'a//b', '/#', '$SYS/#'])('valid %j', (f) => {

@@ -1,5 +1,5 @@
 import { BindingTable } from '../../bridge/mapping/bindings.js';
-import { p2pInternalTopic } from '../../bridge/mapping/topics.js';
+import { p2pInternalTopic } from '../../bridge/mapping/p2p.js';
 import { forwardVerdict, type ClientAccess } from '../../bridge/mqtt/delivery-policy.js';
 
 const bindings = new BindingTable([

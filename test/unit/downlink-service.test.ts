@@ -3,7 +3,7 @@ import type { MessageView } from 'rocketmq-client-nodejs';
 import { pino } from 'pino';
 import { DownlinkService } from '../../bridge/downlink/service.js';
 import { BindingTable } from '../../bridge/mapping/bindings.js';
-import { p2pInternalTopic } from '../../bridge/mapping/topics.js';
+import { p2pInternalTopic } from '../../bridge/mapping/p2p.js';
 import { BridgeMetrics } from '../../bridge/observability/metrics.js';
 
 const bound = new BindingTable([

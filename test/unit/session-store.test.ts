@@ -4,7 +4,7 @@ import { redisKeyPrefixOf } from '../../bridge/config/schema.js';
 import type { RedisClient } from '../../bridge/redis/connection.js';
 import { clusterNodesOf, redisUrlOf } from '../../bridge/redis/connection.js';
 import { channelOf } from '../../bridge/redis/channels.js';
-import { isP2pInboxFilter, p2pTargetOfInternal } from '../../bridge/mapping/topics.js';
+import { isP2pInboxFilter, p2pTargetOfInternal } from '../../bridge/mapping/p2p.js';
 import { createRedisEmitter, decodeEnvelope, encodeEnvelope, type EmittedPacket } from '../../bridge/redis/emitter.js';
 import { podKey, presenceKey } from '../../bridge/redis/presence.js';
 import { expiryStep } from '../../bridge/redis/session-expiry.js';

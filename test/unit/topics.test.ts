@@ -1,4 +1,5 @@
-import { p2pInboxFilter, p2pInternalTopic, p2pTargetOf, p2pTargetOfInternal, shownTopicOf, splitTopic } from '../../bridge/mapping/topics.js';
+import { splitTopic } from '../../bridge/mapping/topics.js';
+import { p2pInboxFilter, p2pInternalTopic, p2pTargetOf, p2pTargetOfInternal, shownTopicOf } from '../../bridge/mapping/p2p.js';
 
 describe('topics', () => {
   test.each([
